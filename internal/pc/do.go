@@ -1,0 +1,284 @@
+package pc
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// call is one logical API request: every attempt of it is built afresh from
+// these fields and carries the same MS-RequestId.
+type call struct {
+	op            string
+	method        string
+	url           string
+	body          []byte      // JSON body, nil for none
+	header        http.Header // extra headers (a next link's), may be nil
+	requestID     string
+	correlationID string
+}
+
+// response is a successful (2xx) answer with its body read.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// newCall fills the request identity from ctx or fresh GUIDs.
+func newCall(ctx context.Context, op, method, url string) *call {
+	cl := &call{op: op, method: method, url: url,
+		requestID: requestIDFrom(ctx), correlationID: correlationIDFrom(ctx)}
+	if cl.requestID == "" {
+		cl.requestID = NewGUID()
+	}
+	if cl.correlationID == "" {
+		cl.correlationID = NewGUID()
+	}
+	return cl
+}
+
+// reserved headers are never taken from a server's next link: the server
+// must not choose our credentials or the framing of our request.
+var reservedHeaders = map[string]bool{
+	"Authorization": true, "Host": true, "Content-Length": true, "Transfer-Encoding": true,
+}
+
+// do sends cl until it succeeds, fails for good, or ctx ends. It returns the
+// 2xx answer, an *Error, or an error wrapping ctx.Err().
+func (c *Client) do(ctx context.Context, cl *call) (*response, error) {
+	var (
+		transient, throttled int    // retries spent of each budget
+		refreshed            bool   // the one token refresh after a 401 is used
+		stale                string // token the API just refused
+	)
+	for attempt := 1; ; attempt++ {
+		if attempt > 1 {
+			c.retries.Add(1)
+		}
+		tok, err := c.token(ctx, stale)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", cl.op, err)
+		}
+		stale = ""
+		resp, err := c.attempt(ctx, cl, tok, attempt)
+		if err == nil {
+			return resp, nil // even if ctx ended meanwhile: the call did happen
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%s: %w", cl.op, ctx.Err())
+		}
+		e, ok := asError(err)
+		if !ok {
+			return nil, err
+		}
+		var wait time.Duration
+		switch {
+		case e.StatusCode == http.StatusUnauthorized && !refreshed:
+			// The token may have been revoked or expired early: one new
+			// token, one more try, and no more.
+			refreshed, stale = true, tok
+			continue
+		case e.StatusCode == http.StatusTooManyRequests:
+			c.throttled.Add(1)
+			wait = c.throttleWait(throttled, e.RetryAfter)
+			if c.limiter != nil {
+				asked := e.RetryAfter
+				if asked <= 0 {
+					asked = wait
+				}
+				c.limiter.Throttled(asked)
+			}
+			if throttled >= c.max429 {
+				return nil, e
+			}
+			throttled++
+		case IsRetryable(e):
+			if transient >= c.maxRetries {
+				return nil, e
+			}
+			wait = max(c.retryDelay(transient), min(e.RetryAfter, c.throttleMax))
+			transient++
+		default:
+			return nil, e
+		}
+		if err := sleep(ctx, wait); err != nil {
+			return nil, fmt.Errorf("%s: %w", cl.op, err)
+		}
+	}
+}
+
+// attempt sends one HTTP request of cl and reads the whole answer.
+func (c *Client) attempt(ctx context.Context, cl *call, tok string, n int) (*response, error) {
+	req, err := c.newRequest(ctx, cl, tok)
+	if err != nil {
+		return nil, err
+	}
+	release := func() {}
+	if c.limiter != nil {
+		if release, err = c.limiter.Acquire(ctx); err != nil {
+			return nil, fmt.Errorf("%s: wait for the rate limiter: %w", cl.op, err)
+		}
+	}
+	c.requests.Add(1)
+	start := time.Now()
+	resp, err := c.http.Do(req)
+	var body []byte
+	if err == nil {
+		body, err = io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes+1))
+		resp.Body.Close()
+	}
+	release() // the response is in: the server has counted this request
+
+	attrs := []any{"method", cl.method, "path", req.URL.Path, "ms_request_id", cl.requestID,
+		"ms_correlation_id", cl.correlationID, "attempt", n, "ms", time.Since(start).Milliseconds()}
+	if resp == nil {
+		c.log.DebugContext(ctx, "partner center request failed", append(attrs, "error", c.redact(err.Error()))...)
+		return nil, &Error{Op: cl.op, RequestID: cl.requestID, CorrelationID: cl.correlationID, Err: classify(err)}
+	}
+	cv := resp.Header.Get("MS-CV")
+	c.log.DebugContext(ctx, "partner center request", append(attrs, "status", resp.StatusCode, "ms_cv", cv)...)
+
+	e := &Error{Op: cl.op, StatusCode: resp.StatusCode, RequestID: cl.requestID, CorrelationID: cl.correlationID, CV: cv}
+	if err != nil {
+		// The answer was cut off: the request may have had its effect, and
+		// resending it under the same MS-RequestId is how that is made safe.
+		e.StatusCode, e.Err = 0, classify(err)
+		return nil, e
+	}
+	if len(body) > maxBodyBytes {
+		e.Err = fmt.Errorf("response body larger than %d bytes: %w", maxBodyBytes, errNotRetryable)
+		return nil, e
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+		return &response{status: resp.StatusCode, header: resp.Header, body: body}, nil
+	}
+	e.Code, e.Description = decodeErrorBody(body)
+	e.Description = c.redact(e.Description)
+	if d, ok := retryAfter(resp.Header, body, time.Now()); ok {
+		e.RetryAfter = d
+	}
+	return nil, e
+}
+
+func (c *Client) newRequest(ctx context.Context, cl *call, tok string) (*http.Request, error) {
+	var body io.Reader
+	if cl.body != nil {
+		body = bytes.NewReader(cl.body) // a new reader per attempt: a retried PATCH resends its body
+	}
+	req, err := http.NewRequestWithContext(ctx, cl.method, cl.url, body)
+	if err != nil {
+		return nil, &Error{Op: cl.op, RequestID: cl.requestID, Err: fmt.Errorf("build request: %w: %w", err, errNotRetryable)}
+	}
+	for k, vs := range cl.header {
+		if !reservedHeaders[http.CanonicalHeaderKey(k)] {
+			req.Header[http.CanonicalHeaderKey(k)] = vs
+		}
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("MS-RequestId", cl.requestID)
+	req.Header.Set("MS-CorrelationId", cl.correlationID)
+	req.Header.Set("MS-PartnerCenter-Application", c.application)
+	req.Header.Set("X-Locale", "en-US")
+	if cl.body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	} else if cl.method == http.MethodDelete || cl.method == http.MethodPatch || cl.method == http.MethodPost {
+		// The contract asks for "Content-Length: 0" on DELETE. net/http
+		// omits it for a bodiless DELETE unless told the length is known.
+		req.Body = http.NoBody
+		req.ContentLength = 0
+		req.TransferEncoding = []string{"identity"}
+	}
+	return req, nil
+}
+
+// classify marks transport failures no retry can fix.
+func classify(err error) error {
+	var (
+		verify  *tls.CertificateVerificationError
+		unknown x509.UnknownAuthorityError
+		host    x509.HostnameError
+		invalid x509.CertificateInvalidError
+	)
+	if errors.As(err, &verify) || errors.As(err, &unknown) || errors.As(err, &host) || errors.As(err, &invalid) {
+		return fmt.Errorf("%w (%w)", err, errNotRetryable)
+	}
+	return err
+}
+
+// retryDelay is the wait before transient retry n (0-based): 0.5 s, 1.5 s,
+// 3.5 s, then 3.5 s again, each plus up to 25 % jitter so that workers that
+// failed together do not retry together.
+func (c *Client) retryDelay(n int) time.Duration {
+	if len(c.retryDelays) == 0 {
+		return 0
+	}
+	base := c.retryDelays[min(n, len(c.retryDelays)-1)]
+	return base + jitter(base/4)
+}
+
+// throttleWait is the wait before 429 retry n (0-based): at least what the
+// server asked for, growing exponentially while the server keeps refusing.
+func (c *Client) throttleWait(n int, asked time.Duration) time.Duration {
+	exp := c.throttleBase << min(n, 16)
+	if exp > c.throttleMax || exp <= 0 {
+		exp = c.throttleMax
+	}
+	wait := max(asked, exp)
+	return wait + jitter(min(wait/10, 2*time.Second))
+}
+
+func jitter(upTo time.Duration) time.Duration {
+	if upTo <= 0 {
+		return 0
+	}
+	return rand.N(upTo)
+}
+
+var tryAgainIn = regexp.MustCompile(`(?i)try again in (\d+(?:\.\d+)?) seconds?`)
+
+// retryAfter reads how long a 429 (or 503) asks to wait: the Retry-After
+// header in seconds or as an HTTP date, else "Try again in N seconds" in the
+// body. ok is false when the answer does not say.
+func retryAfter(h http.Header, body []byte, now time.Time) (d time.Duration, ok bool) {
+	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
+		if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 {
+			return time.Duration(secs * float64(time.Second)), true
+		}
+		if t, err := http.ParseTime(v); err == nil {
+			return max(t.Sub(now), 0), true
+		}
+	}
+	if m := tryAgainIn.FindSubmatch(body); m != nil {
+		if secs, err := strconv.ParseFloat(string(m[1]), 64); err == nil {
+			return time.Duration(secs * float64(time.Second)), true
+		}
+	}
+	return 0, false
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
