@@ -114,6 +114,9 @@ func (d *decoder) config(root *yaml.Node) *Config {
 		cfg.scheduleLine = n.Line
 		if s, ok := d.scalar(n, "schedule"); ok && s != "" {
 			if msg := checkSchedule(s); msg != "" {
+				if fromEnv(n) {
+					msg = show(n, s) + " is not a valid cron schedule (5 fields, optional CRON_TZ=Zone prefix)"
+				}
 				d.addf(n, "schedule", "%s", msg)
 			}
 			cfg.Schedule = s
@@ -153,10 +156,10 @@ func (d *decoder) config(root *yaml.Node) *Config {
 	accountLine := map[string]int{}
 	endpointLine := map[string]int{}
 	for i, n := range accounts {
-		a := d.account(n, fmt.Sprintf("accounts[%d]", i))
+		a, fields := d.account(n, fmt.Sprintf("accounts[%d]", i))
 		if a.Name != "" {
 			if first, dup := accountLine[a.Name]; dup {
-				d.addf(n, fmt.Sprintf("accounts[%d].name", i), "account %q is defined twice (first on line %d)", a.Name, first)
+				d.addf(fields["name"], fmt.Sprintf("accounts[%d].name", i), "account %s is defined twice (first on line %d)", show(fields["name"], a.Name), first)
 			} else {
 				accountLine[a.Name] = a.Line
 			}
@@ -166,7 +169,7 @@ func (d *decoder) config(root *yaml.Node) *Config {
 		if a.PartnerTenantID != "" {
 			key := a.Cloud + " " + a.BaseURL + " " + a.PartnerTenantID
 			if first, dup := endpointLine[key]; dup {
-				d.addf(n, fmt.Sprintf("accounts[%d].partner_tenant_id", i), "the same sandbox (cloud, base_url and tenant) is already configured on line %d", first)
+				d.addf(fields["partner_tenant_id"], fmt.Sprintf("accounts[%d].partner_tenant_id", i), "the same sandbox (cloud, base_url and tenant) is already configured on line %d", first)
 			} else {
 				endpointLine[key] = a.Line
 			}
@@ -177,17 +180,17 @@ func (d *decoder) config(root *yaml.Node) *Config {
 	policyLine := map[string]int{}
 	for i, n := range d.list(m["policies"], "policies") {
 		path := fmt.Sprintf("policies[%d]", i)
-		p, accountNode := d.policy(n, path)
+		p, fields := d.policy(n, path)
 		if p.Name != "" {
 			if first, dup := policyLine[p.Name]; dup {
-				d.addf(n, path+".name", "policy %q is defined twice (first on line %d)", p.Name, first)
+				d.addf(fields["name"], path+".name", "policy %s is defined twice (first on line %d)", show(fields["name"], p.Name), first)
 			} else {
 				policyLine[p.Name] = p.Line
 			}
 		}
 		if p.Account != "" && len(accounts) > 0 {
 			if _, ok := accountLine[p.Account]; !ok {
-				d.addf(accountNode, path+".account", "no account is named %q (accounts: %s)", p.Account, strings.Join(accountNames(cfg.Accounts), ", "))
+				d.addf(fields["account"], path+".account", "no account is named %s (accounts: %s)", show(fields["account"], p.Account), strings.Join(accountNames(cfg.Accounts), ", "))
 			}
 		}
 		cfg.Policies = append(cfg.Policies, p)
@@ -205,17 +208,19 @@ func accountNames(as []Account) []string {
 	return names
 }
 
-func (d *decoder) account(n *yaml.Node, path string) Account {
+// account decodes one account; it also returns the field nodes, for
+// problems the caller finds across accounts.
+func (d *decoder) account(n *yaml.Node, path string) (Account, map[string]*yaml.Node) {
 	a := Account{Cloud: "public", ActivityLog: true, Line: resolve(n).Line}
 	m := d.fields(n, path, "name", "cloud", "partner_tenant_id", "client_id", "client_secret", "base_url", "authority", "activity_log")
 	if m == nil {
-		return a
+		return a, nil
 	}
 	a.Name = d.name(n, m, path)
 	if v := m["cloud"]; v != nil {
 		if s, ok := d.scalar(v, path+".cloud"); ok && s != "" {
 			if !slices.Contains(Clouds, s) {
-				d.addf(v, path+".cloud", "%q is not a cloud: use %s", s, strings.Join(Clouds, ", "))
+				d.addf(v, path+".cloud", "%s is not a cloud: use %s", show(v, s), strings.Join(Clouds, ", "))
 			}
 			a.Cloud = s
 		}
@@ -247,12 +252,12 @@ func (d *decoder) account(n *yaml.Node, path string) Account {
 		if s, ok := d.scalar(v, path+".activity_log"); ok && s != "" {
 			b, err := parseBool(s)
 			if err != nil {
-				d.addf(v, path+".activity_log", "%q is not true or false", s)
+				d.addf(v, path+".activity_log", "%s is not true or false", show(v, s))
 			}
 			a.ActivityLog = b
 		}
 	}
-	return a
+	return a, m
 }
 
 func (d *decoder) limits(n *yaml.Node, l *Limits) {
@@ -275,15 +280,16 @@ func (d *decoder) limits(n *yaml.Node, l *Limits) {
 	}
 }
 
-func (d *decoder) policy(n *yaml.Node, path string) (Policy, *yaml.Node) {
+// policy decodes one policy; it also returns the field nodes, for problems
+// the caller finds across policies.
+func (d *decoder) policy(n *yaml.Node, path string) (Policy, map[string]*yaml.Node) {
 	p := Policy{Line: resolve(n).Line}
 	m := d.fields(n, path, "name", "account", "select", "older_than", "grace", "max_selected_fraction", "keep")
 	if m == nil {
 		return p, nil
 	}
 	p.Name = d.name(n, m, path)
-	accountNode := d.required(n, m, path, "account")
-	if accountNode != nil {
+	if accountNode := d.required(n, m, path, "account"); accountNode != nil {
 		if s, ok := d.scalar(accountNode, path+".account"); ok {
 			if s == "" {
 				d.addf(accountNode, path+".account", "must name an account")
@@ -301,7 +307,7 @@ func (d *decoder) policy(n *yaml.Node, path string) (Policy, *yaml.Node) {
 			f, err := strconv.ParseFloat(s, 64)
 			// Written as f > 0 && f <= 1 so NaN fails too.
 			if err != nil || !(f > 0 && f <= 1) {
-				d.addf(v, path+".max_selected_fraction", "%q must be a number greater than 0 and at most 1 (0.5 = half of the account's customers)", s)
+				d.addf(v, path+".max_selected_fraction", "%s must be a number greater than 0 and at most 1 (0.5 = half of the account's customers)", show(v, s))
 			} else {
 				p.MaxSelectedFraction = f
 			}
@@ -310,7 +316,7 @@ func (d *decoder) policy(n *yaml.Node, path string) (Policy, *yaml.Node) {
 	if v := m["keep"]; v != nil {
 		p.Keep = d.keep(v, path+".keep")
 	}
-	return p, accountNode
+	return p, m
 }
 
 func (d *decoder) selector(n *yaml.Node, path string) Selector {
@@ -433,7 +439,7 @@ func (d *decoder) name(parent *yaml.Node, m map[string]*yaml.Node, path string) 
 		return ""
 	}
 	if !namePattern.MatchString(s) {
-		d.addf(v, path+".name", "%q is not a valid name: use 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit", s)
+		d.addf(v, path+".name", "%s is not a valid name: use 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit", show(v, s))
 	}
 	return s
 }
@@ -484,7 +490,7 @@ func (d *decoder) positiveInt(n *yaml.Node, path string, dst *int) {
 	}
 	v, err := strconv.Atoi(s)
 	if err != nil || v <= 0 {
-		d.addf(n, path, "%q must be a whole number greater than 0", s)
+		d.addf(n, path, "%s must be a whole number greater than 0", show(n, s))
 		return
 	}
 	*dst = v
@@ -503,9 +509,9 @@ func (d *decoder) duration(n *yaml.Node, path string, positive bool, dst *Durati
 	if s == "" {
 		return true
 	}
-	v, err := ParseDuration(s)
-	if err != nil {
-		d.addf(n, path, "%s", err)
+	v, why := parseDuration(s)
+	if why != "" {
+		d.addf(n, path, "invalid duration %s: %s", show(n, s), why)
 		return false
 	}
 	if positive && v == 0 {
@@ -525,8 +531,12 @@ func (d *decoder) requiredGUID(parent *yaml.Node, m map[string]*yaml.Node, path,
 	if !ok {
 		return ""
 	}
-	if msg := checkGUID(s); msg != "" {
-		d.addf(v, path+"."+key, "%s", msg)
+	if !isGUID(s) {
+		d.addf(v, path+"."+key, "%s is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)", show(v, s))
+		return ""
+	}
+	if isNilGUID(s) {
+		d.addf(v, path+"."+key, "must not be the nil GUID")
 		return ""
 	}
 	return strings.ToLower(s)
@@ -540,8 +550,8 @@ func (d *decoder) guids(n *yaml.Node, path string) []string {
 		if !ok {
 			continue
 		}
-		if msg := checkGUID(s); msg != "" {
-			d.addf(v, p, "%s", msg)
+		if !isGUID(s) {
+			d.addf(v, p, "%s is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)", show(v, s))
 			continue
 		}
 		out = append(out, strings.ToLower(s))
@@ -564,10 +574,13 @@ func (d *decoder) regexp(n *yaml.Node, path string, domain bool) *regexp.Regexp 
 	}
 	if _, err := syntax.Parse(s, syntax.Perl); err != nil {
 		var se *syntax.Error
-		if errors.As(err, &se) {
+		switch {
+		case errors.As(err, &se) && fromEnv(n):
+			d.addf(n, path, "invalid RE2 regexp in %s: %s", show(n, s), se.Code)
+		case errors.As(err, &se):
 			d.addf(n, path, "invalid RE2 regexp: %s: `%s`", se.Code, se.Expr)
-		} else {
-			d.addf(n, path, "invalid RE2 regexp: %s", err)
+		default:
+			d.addf(n, path, "invalid RE2 regexp")
 		}
 		return nil
 	}
@@ -582,26 +595,40 @@ func (d *decoder) regexp(n *yaml.Node, path string, domain bool) *regexp.Regexp 
 	return re
 }
 
-func checkGUID(s string) string {
+func isGUID(s string) bool {
 	if len(s) != 36 {
-		return fmt.Sprintf("%q is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)", s)
+		return false
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if i == 8 || i == 13 || i == 18 || i == 23 {
 			if c != '-' {
-				return fmt.Sprintf("%q is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)", s)
+				return false
 			}
 			continue
 		}
 		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-			return fmt.Sprintf("%q is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)", s)
+			return false
 		}
 	}
-	if s == "00000000-0000-0000-0000-000000000000" {
-		return "must not be the nil GUID"
+	return true
+}
+
+func isNilGUID(s string) bool { return s == "00000000-0000-0000-0000-000000000000" }
+
+// show quotes a value for a problem message. A value that came from the
+// environment is shown as the file writes it, "${VAR}", never expanded: a
+// secret exported under the wrong variable must not end up in an error.
+func show(n *yaml.Node, v string) string {
+	if fromEnv(n) {
+		return strconv.Quote(resolve(n).Value) + " (from the environment)"
 	}
-	return ""
+	return strconv.Quote(v)
+}
+
+func fromEnv(n *yaml.Node) bool {
+	n = resolve(n)
+	return n != nil && strings.Contains(n.Value, "${")
 }
 
 // checkEndpoint checks a base_url or authority override. Plain http is only

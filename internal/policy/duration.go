@@ -19,19 +19,27 @@ type Duration time.Duration
 // setting of the reaper means anything with one, and a stray "-" in older_than
 // must not turn into "everything is old enough".
 func ParseDuration(s string) (Duration, error) {
+	d, why := parseDuration(s)
+	if why != "" {
+		return 0, fmt.Errorf("invalid duration %q: %s", s, why)
+	}
+	return d, nil
+}
+
+// parseDuration returns why s is not a duration without quoting s, so the
+// config decoder can decide whether the value may be shown.
+func parseDuration(s string) (Duration, string) {
 	if s == "" {
-		return 0, fmt.Errorf("empty duration (write e.g. 5s, 90m, 72h, 7d)")
+		return 0, "empty (write e.g. 5s, 90m, 72h, 7d)"
 	}
 	if s[0] == '-' {
-		return 0, fmt.Errorf("invalid duration %q: negative durations are not allowed", s)
+		return 0, "negative durations are not allowed"
 	}
 	rest := strings.TrimPrefix(s, "+")
 	if rest == "0" {
-		return 0, nil
+		return 0, ""
 	}
-	if rest == "" {
-		return 0, fmt.Errorf("invalid duration %q", s)
-	}
+	const units = "use ns, us, ms, s, m, h, d or w"
 	var total time.Duration
 	for rest != "" {
 		i := 0
@@ -40,7 +48,7 @@ func ParseDuration(s string) (Duration, error) {
 		}
 		num := rest[:i]
 		if num == "" || num == "." {
-			return 0, fmt.Errorf("invalid duration %q: expected a number before each unit", s)
+			return 0, "expected a number before each unit"
 		}
 		rest = rest[i:]
 		j := 0
@@ -52,37 +60,37 @@ func ParseDuration(s string) (Duration, error) {
 		var part time.Duration
 		switch unit {
 		case "":
-			return 0, fmt.Errorf("invalid duration %q: missing unit after %s (use ns, us, ms, s, m, h, d or w)", s, num)
+			return 0, "missing unit after a number (" + units + ")"
 		case "d", "w":
 			// Days and weeks are hours scaled up; time.ParseDuration keeps the
 			// fractional and overflow handling exact for the hour count.
 			h, err := time.ParseDuration(num + "h")
 			if err != nil {
-				return 0, fmt.Errorf("invalid duration %q: out of range", s)
+				return 0, "out of range"
 			}
 			factor := time.Duration(24)
 			if unit == "w" {
 				factor = 24 * 7
 			}
 			if h > math.MaxInt64/factor {
-				return 0, fmt.Errorf("invalid duration %q: out of range", s)
+				return 0, "out of range"
 			}
 			part = h * factor
 		case "ns", "us", "µs", "μs", "ms", "s", "m", "h":
 			p, err := time.ParseDuration(num + unit)
 			if err != nil {
-				return 0, fmt.Errorf("invalid duration %q: out of range", s)
+				return 0, "out of range"
 			}
 			part = p
 		default:
-			return 0, fmt.Errorf("invalid duration %q: unknown unit %q (use ns, us, ms, s, m, h, d or w)", s, unit)
+			return 0, "unknown unit (" + units + ")"
 		}
 		if total > math.MaxInt64-part {
-			return 0, fmt.Errorf("invalid duration %q: out of range", s)
+			return 0, "out of range"
 		}
 		total += part
 	}
-	return Duration(total), nil
+	return Duration(total), ""
 }
 
 // String formats d so that ParseDuration reads it back: whole days as "d",

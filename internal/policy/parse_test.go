@@ -123,7 +123,7 @@ func TestParseReportsEachProblemWithItsLineAndField(t *testing.T) {
 		{"two accounts with one name are rejected", account + strings.TrimPrefix(strings.Replace(strings.Replace(account, "1111", "4444", 1), "2222", "5555", 1), "accounts:\n"),
 			`6: accounts[1].name: account "a" is defined twice (first on line 2)`},
 		{"two accounts on one sandbox are rejected", account + strings.TrimPrefix(strings.Replace(account, "name: a", "name: b", 1), "accounts:\n"),
-			"6: accounts[1].partner_tenant_id: the same sandbox (cloud, base_url and tenant) is already configured on line 2"},
+			"7: accounts[1].partner_tenant_id: the same sandbox (cloud, base_url and tenant) is already configured on line 2"},
 		{"activity_log must be a boolean", account + "    activity_log: maybe\n",
 			`6: accounts[0].activity_log: "maybe" is not true or false`},
 		{"a plain http base_url to a remote host is rejected", account + "    base_url: http://api.partnercenter.microsoft.com\n",
@@ -203,7 +203,7 @@ func TestParseReportsEachPolicyProblemWithItsLineAndField(t *testing.T) {
 		{"select written as a list is rejected", strings.Replace(policy, "select:\n      domain: '^ci-'", "select: ['^ci-']", 1),
 			"9: policies[0].select: must be a mapping of domain, company_name, customer_ids, not a list"},
 		{"an older_than with an unknown unit is rejected", policy + "    older_than: 3x\n",
-			`11: policies[0].older_than: invalid duration "3x": unknown unit "x"`},
+			`11: policies[0].older_than: invalid duration "3x": unknown unit (use ns, us, ms, s, m, h, d or w)`},
 		{"a negative older_than is rejected", policy + "    older_than: -72h\n",
 			`11: policies[0].older_than: invalid duration "-72h": negative durations are not allowed`},
 		{"a grace without unit is rejected", policy + "    grace: 24\n",
@@ -423,6 +423,27 @@ func TestSecretValuesNeverAppearInProblems(t *testing.T) {
 		{"a database url that does not parse", "database:\n  url: 'postgres://reaper:" + secret + "@[db/reaper'\n" + account, nil},
 		{"a database url from the environment", "database:\n  url: ${DB}\n" + account, map[string]string{"DB": "mysql://u:" + secret + "@h/d"}},
 		{"a database url that is a list", "database:\n  url: [postgres://reaper:" + secret + "@db]\n" + account, nil},
+		{"a secret exported to the wrong fields", `schedule: ${S}
+accounts:
+  - name: ${S}
+    cloud: ${S}
+    partner_tenant_id: ${S}
+    client_id: x${S}
+    client_secret: s
+    activity_log: ${S}
+keep:
+  customer_ids: ['${S}']
+  domains: ['${S}']
+limits:
+  concurrency: ${S}
+  poll_max: ${S}
+policies:
+  - name: p
+    account: ${S}
+    select:
+      company_name: ${S}
+    max_selected_fraction: ${S}
+`, map[string]string{"S": "(" + secret}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -451,11 +472,11 @@ func TestDurationParsing(t *testing.T) {
 		{"250ms", 250 * time.Millisecond, ""},
 		{"0", 0, ""},
 		{"0s", 0, ""},
-		{"", 0, "empty duration"},
+		{"", 0, `invalid duration "": empty`},
 		{"-1h", 0, "negative durations are not allowed"},
 		{"-7d", 0, "negative durations are not allowed"},
 		{"7", 0, "missing unit"},
-		{"7days", 0, `unknown unit "days"`},
+		{"7days", 0, `invalid duration "7days": unknown unit`},
 		{"d", 0, "expected a number"},
 		{"1..5h", 0, "out of range"},
 		{"9999999w", 0, "out of range"},
