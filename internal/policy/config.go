@@ -85,8 +85,8 @@ type Keep struct {
 	CompanyNames []*regexp.Regexp
 }
 
-// Clouds are the values `cloud:` accepts.
-var Clouds = []string{"public", "china", "usgov"}
+// clouds are the values `cloud:` accepts.
+var clouds = []string{"public", "china", "usgov"}
 
 func defaultLimits() Limits {
 	return Limits{

@@ -219,8 +219,8 @@ func (d *decoder) account(n *yaml.Node, path string) (Account, map[string]*yaml.
 	a.Name = d.name(n, m, path)
 	if v := m["cloud"]; v != nil {
 		if s, ok := d.scalar(v, path+".cloud"); ok && s != "" {
-			if !slices.Contains(Clouds, s) {
-				d.addf(v, path+".cloud", "%s is not a cloud: use %s", show(v, s), strings.Join(Clouds, ", "))
+			if !slices.Contains(clouds, s) {
+				d.addf(v, path+".cloud", "%s is not a cloud: use %s", show(v, s), strings.Join(clouds, ", "))
 			}
 			a.Cloud = s
 		}

@@ -523,3 +523,20 @@ func TestDurationStringReadsBack(t *testing.T) {
 		})
 	}
 }
+
+func TestLoadReadsTheFileAndNamesItInProblems(t *testing.T) {
+	dir := t.TempDir()
+	good := dir + "/good.yaml"
+	require.NoError(t, os.WriteFile(good, []byte(account), 0o600))
+	cfg, err := Load(good)
+	require.NoError(t, err)
+	require.Equal(t, good, cfg.File)
+
+	bad := dir + "/bad.yaml"
+	require.NoError(t, os.WriteFile(bad, []byte(account+"bogus: 1\n"), 0o600))
+	_, err = Load(bad)
+	require.EqualError(t, err, bad+":6: bogus: unknown field (known: schedule, database, state_dir, accounts, limits, keep, policies)")
+
+	_, err = Load(dir + "/missing.yaml")
+	require.ErrorIs(t, err, os.ErrNotExist)
+}
