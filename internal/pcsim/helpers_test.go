@@ -53,6 +53,20 @@ func newSim(t *testing.T, cfg Config, customers ...SeedCustomer) *sim {
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 	s := &sim{t: t, srv: srv, ts: ts, clock: clock}
+	s.refreshToken()
+	return s
+}
+
+// advance moves the clock and fetches a fresh token, as a client would
+// after a long wait.
+func (s *sim) advance(d time.Duration) {
+	s.clock.Advance(d)
+	s.refreshToken()
+}
+
+func (s *sim) refreshToken() {
+	t := s.t
+	t.Helper()
 	res, body := s.postForm("/"+testTenant+"/oauth2/token", url.Values{
 		"grant_type": {"client_credentials"}, "client_id": {testClient}, "client_secret": {testSecret}, "resource": {pcResource},
 	})
@@ -62,7 +76,6 @@ func newSim(t *testing.T, cfg Config, customers ...SeedCustomer) *sim {
 	}
 	require.NoError(t, json.Unmarshal(body, &tok))
 	s.token = tok.AccessToken
-	return s
 }
 
 func (s *sim) postForm(path string, form url.Values) (*http.Response, []byte) {
