@@ -31,8 +31,16 @@
 //
 // Paging takes a snapshot at the first page; the continuation tokens walk
 // that snapshot, so deletes during a listing neither skip nor repeat a
-// customer. Next links alternate between /v1/customers?… and /customers?…,
-// the two forms the contract names.
+// customer (one deleted after the first page still appears, as it was, on a
+// later page; acting on it then answers 404). A continuation token stays
+// valid after use, so a retried page answers the same page. Next links
+// alternate between /v1/customers?… and /customers?…, the two forms the
+// contract names; the API is served under both.
+//
+// Tests read what happened from Requests (every request, token requests
+// included, Authorization redacted), Stats and MutationsFor (PATCH and DELETE
+// attempts per customer, counted on arrival whatever the answer), Customers
+// and Order. FailNext and FailNextAfter inject 5xx answers deterministically.
 //
 // Error codes: `code` is a number on 403, 404 and 409 answers and a string on
 // the others, because the contract says both are seen.
