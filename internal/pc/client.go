@@ -86,6 +86,7 @@ type Client struct {
 	retryDelays  []time.Duration // after the 1st, 2nd, 3rd… 5xx / network failure
 	throttleBase time.Duration   // first exponential step when a 429 gives no usable Retry-After
 	throttleMax  time.Duration
+	maxPages     int // pages per listing before the server is deemed looping
 
 	tokens tokenCache
 
@@ -139,6 +140,7 @@ func New(cfg Config) (*Client, error) {
 		retryDelays:  []time.Duration{500 * time.Millisecond, 1500 * time.Millisecond, 3500 * time.Millisecond},
 		throttleBase: time.Second,
 		throttleMax:  2 * time.Minute,
+		maxPages:     maxPages,
 	}
 	if c.pageSize <= 0 {
 		c.pageSize = defaultPageSize

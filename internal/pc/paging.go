@@ -50,8 +50,8 @@ func listAll[T any](ctx context.Context, c *Client, op, firstURL string, check f
 		correlationID = NewGUID()
 	}
 	for page := 1; ; page++ {
-		if page > maxPages {
-			return nil, fmt.Errorf("%s: more than %d pages: the server is not ending the listing", op, maxPages)
+		if page > c.maxPages {
+			return nil, fmt.Errorf("%s: more than %d pages: the server is not ending the listing", op, c.maxPages)
 		}
 		pageOp := op
 		if page > 1 {

@@ -1,12 +1,17 @@
 package pc
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -318,4 +323,27 @@ func TestBackoffDelaysFollowTheContract(t *testing.T) {
 	require.GreaterOrEqual(t, c.throttleWait(0, 57*time.Second), 57*time.Second)
 	require.GreaterOrEqual(t, c.throttleWait(4, 2*time.Second), 16*time.Second)
 	require.LessOrEqual(t, c.throttleWait(40, 0), c.throttleMax+2*time.Second)
+}
+
+func TestAServerThatNeverEndsTheListingIsCutOff(t *testing.T) {
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "/oauth2/") {
+			_, _ = io.WriteString(w, `{"token_type":"Bearer","expires_in":"3600","access_token":"t"}`)
+			return
+		}
+		// Every page has a new continuation token, so only the page cap stops it.
+		fmt.Fprintf(w, `{"items":[{"id":"a"}],"links":{"next":{"uri":"/customers?seekOperation=Next",
+			"headers":[{"key":"MS-ContinuationToken","value":"t%d"}]}}}`, calls.Add(1))
+	}))
+	t.Cleanup(srv.Close)
+	c, err := New(Config{BaseURL: srv.URL, Authority: srv.URL, TenantID: "t", HTTPClient: srv.Client()})
+	require.NoError(t, err)
+	require.Equal(t, 10000, c.maxPages)
+	c.maxPages = 25 // the real cap is 10,000; the logic is the same
+
+	got, err := c.ListCustomers(context.Background())
+	require.ErrorContains(t, err, "more than 25 pages")
+	require.Nil(t, got)
+	require.Equal(t, int64(25), calls.Load())
 }
