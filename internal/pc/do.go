@@ -66,12 +66,8 @@ func (c *Client) do(ctx context.Context, cl *call) (*response, error) {
 		if attempt > 1 {
 			c.retries.Add(1)
 		}
-		tok, err := c.token(ctx, stale)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", cl.op, err)
-		}
+		resp, tok, err := c.attempt(ctx, cl, stale, attempt)
 		stale = ""
-		resp, err := c.attempt(ctx, cl, tok, attempt)
 		if err == nil {
 			return resp, nil // even if ctx ended meanwhile: the call did happen
 		}
@@ -79,8 +75,8 @@ func (c *Client) do(ctx context.Context, cl *call) (*response, error) {
 			return nil, fmt.Errorf("%s: %w", cl.op, ctx.Err())
 		}
 		e, ok := asError(err)
-		if !ok {
-			return nil, err
+		if !ok || tok == "" {
+			return nil, err // not an answer of the API (token or limiter failure)
 		}
 		var wait time.Duration
 		switch {
@@ -112,23 +108,46 @@ func (c *Client) do(ctx context.Context, cl *call) (*response, error) {
 		default:
 			return nil, e
 		}
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
+			// The caller cannot wait that long: the server's answer says
+			// more than a deadline error would after a futile wait.
+			return nil, e
+		}
 		if err := sleep(ctx, wait); err != nil {
 			return nil, fmt.Errorf("%s: %w", cl.op, err)
 		}
 	}
 }
 
-// attempt sends one HTTP request of cl and reads the whole answer.
-func (c *Client) attempt(ctx context.Context, cl *call, tok string, n int) (*response, error) {
-	req, err := c.newRequest(ctx, cl, tok)
-	if err != nil {
-		return nil, err
-	}
+// attempt sends one HTTP request of cl and reads the whole answer. It
+// returns the token it sent ("" if it sent nothing), so that a 401 can name
+// the token to replace.
+func (c *Client) attempt(ctx context.Context, cl *call, stale string, n int) (*response, string, error) {
 	release := func() {}
 	if c.limiter != nil {
+		var err error
 		if release, err = c.limiter.Acquire(ctx); err != nil {
-			return nil, fmt.Errorf("%s: wait for the rate limiter: %w", cl.op, err)
+			return nil, "", fmt.Errorf("%s: wait for the rate limiter: %w", cl.op, err)
 		}
+	}
+	// The token is taken after the limiter's wait, which can be long, so
+	// the request never leaves with a token that aged in the queue.
+	tok, err := c.token(ctx, stale)
+	if err != nil {
+		release()
+		return nil, "", fmt.Errorf("%s: %w", cl.op, err)
+	}
+	resp, err := c.send(ctx, cl, tok, n, release)
+	return resp, tok, err
+}
+
+// send sends one HTTP request of cl with tok, reads the whole answer, then
+// calls release.
+func (c *Client) send(ctx context.Context, cl *call, tok string, n int, release func()) (*response, error) {
+	req, err := c.newRequest(ctx, cl, tok)
+	if err != nil {
+		release()
+		return nil, err
 	}
 	c.requests.Add(1)
 	start := time.Now()

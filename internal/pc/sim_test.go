@@ -641,3 +641,22 @@ func TestIdsThatWouldChangeThePathAreRefusedBeforeSending(t *testing.T) {
 	}
 	require.Empty(t, sim.Requests())
 }
+
+func TestARetryAfterBeyondTheDeadlineReturnsThe429AtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sim := newSim(pcsim.Config{RatePerMinute: 1})
+		addCustomers(t, sim, 1)
+		url, hc, stop := startPipe(sim)
+		defer stop()
+		c := newClient(t, url, hc, nil)
+		_, err := c.ListCustomers(context.Background())
+		require.NoError(t, err)
+
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		start := time.Now()
+		_, err = c.ListCustomers(ctx)
+		require.True(t, pc.IsThrottled(err), "got %v", err)
+		require.Equal(t, start, time.Now(), "waited for a Retry-After the deadline could not cover")
+	})
+}
