@@ -1,0 +1,390 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tipreaper/tipreaper/internal/pc"
+	"github.com/tipreaper/tipreaper/internal/store"
+)
+
+// maxOrderAge is the sandbox's cancellation window: older orders cannot be
+// cancelled, so their customer can never be deleted through the API.
+const maxOrderAge = 60 * 24 * time.Hour
+
+// Partner Center codes that mean an order can never be cancelled by us.
+var uncancellable = map[string]string{
+	"800061": "the order cannot be cancelled",
+	"800063": "a subscription-based order: its subscription must be cancelled instead",
+	"900117": "the order's cancellation window has passed (sandbox orders older than 60 days)",
+}
+
+// errStopped says a graceful stop ended a customer's work between steps.
+var errStopped = errors.New("graceful stop")
+
+// reaper carries one customer through cancel → poll → delete.
+type reaper struct {
+	p  *accountPass
+	c  *candidate
+	st store.CustomerState
+	// open maps "cancel_order/<id>" and "delete" to the request id of an intent
+	// that a crashed pass wrote but never answered: the resumed step reuses it.
+	open map[string]string
+	ctx  context.Context // graceful-stop signal
+	work context.Context // API calls: outlives ctx by the drain timeout
+}
+
+func (p *accountPass) reap(ctx context.Context, c *candidate) {
+	r := &reaper{p: p, c: c, st: c.state, ctx: ctx, open: map[string]string{}}
+	r.st.Policy = c.dec.Policy
+	resuming := inFlight(r.st.State) && r.st.CorrelationID != ""
+	if !resuming {
+		r.st.CorrelationID = pc.NewGUID()
+	}
+	r.work = pc.WithCorrelationID(p.work, r.st.CorrelationID)
+
+	if err := r.resume(resuming); err != nil {
+		r.fail("resume", err)
+		return
+	}
+	if err := r.run(); err != nil {
+		switch {
+		case errors.Is(err, errStopped):
+			r.stopped()
+		default:
+			// fail and block record themselves; anything else is a failure.
+			var done outcomeError
+			if !errors.As(err, &done) {
+				r.fail("reap", err)
+			}
+		}
+	}
+}
+
+// outcomeError marks an error whose outcome (failed or blocked) is already recorded.
+type outcomeError struct{ error }
+
+func (r *reaper) run() error {
+	orders, err := r.p.pc.ListOrders(r.work, r.st.CustomerID)
+	if err != nil {
+		return r.fail("list orders", err)
+	}
+	now := r.p.e.o.Now()
+	var active, old, toCancel []string
+	for _, o := range orders {
+		if o.Status == pc.StatusCancelled {
+			continue
+		}
+		active = append(active, o.ID)
+		if !o.CreationDate.IsZero() && now.Sub(o.CreationDate) > maxOrderAge {
+			old = append(old, o.ID)
+		}
+		if o.Status != pc.StatusPending {
+			toCancel = append(toCancel, o.ID)
+		}
+	}
+	r.p.setOrders(r.c.item, active)
+	// Never cancel anything of a customer that can never be deleted.
+	if len(old) > 0 {
+		return r.block(fmt.Sprintf("orders %s are older than 60 days: the sandbox cannot cancel them, so the customer cannot be deleted through the API",
+			strings.Join(old, ", ")), nil)
+	}
+	if r.p.dry {
+		for _, id := range toCancel {
+			ev := r.event(store.ActionCancelOrder, store.OutcomeDryRun)
+			ev.OrderID = id
+			r.p.record(r.ctx, ev)
+		}
+		ev := r.event(store.ActionDelete, store.OutcomeDryRun)
+		ev.Detail = fmt.Sprintf("after %d order(s) read cancelled", len(active))
+		r.p.record(r.ctx, ev)
+		r.p.finish(r.c.item, OutcomeWouldDelete, "", func(*store.Counts) {})
+		return nil
+	}
+	if r.stopping() {
+		return errStopped
+	}
+	if !inFlight(r.st.State) {
+		r.st.State = store.StateSelected
+		if err := r.transition(); err != nil {
+			return r.fail("record selected", err)
+		}
+	}
+	if len(toCancel) > 0 {
+		r.st.State = store.StateCancelling
+		for _, id := range toCancel {
+			if r.stopping() {
+				return errStopped
+			}
+			if err := r.cancel(id); err != nil {
+				return err
+			}
+		}
+	}
+	if len(active) > 0 {
+		if err := r.await(active); err != nil {
+			return err
+		}
+	}
+	if r.stopping() {
+		return errStopped
+	}
+	return r.delete()
+}
+
+// resume writes a resume row for a customer a crashed or stopped pass left in
+// flight and collects the intents it never answered.
+func (r *reaper) resume(resuming bool) error {
+	if !resuming {
+		return nil
+	}
+	evs, err := r.p.e.o.Store.CustomerEvents(r.ctx, r.st.CustomerID)
+	if err != nil {
+		return fmt.Errorf("read the customer's audit rows: %w", err)
+	}
+	for _, ev := range evs {
+		if ev.Account != r.p.acct.Name {
+			continue
+		}
+		key := ev.Action
+		if ev.Action == store.ActionCancelOrder {
+			key += "/" + ev.OrderID
+		} else if ev.Action != store.ActionDelete {
+			continue
+		}
+		switch ev.Outcome {
+		case store.OutcomeIntent:
+			r.open[key] = ev.MSRequestID
+		default:
+			delete(r.open, key)
+		}
+	}
+	var open []string
+	for k, rid := range r.open {
+		open = append(open, k+" ("+rid+")")
+	}
+	slices.Sort(open)
+	ev := r.event(store.ActionResume, store.OutcomeOK)
+	ev.Detail = "resuming from state " + r.st.State
+	if len(open) > 0 {
+		ev.Detail += "; unanswered intents, repeated with their MS-RequestId: " + strings.Join(open, ", ")
+	}
+	return r.p.record(r.ctx, ev)
+}
+
+// cancel PATCHes one order, writing the intent first.
+func (r *reaper) cancel(orderID string) error {
+	key := store.ActionCancelOrder + "/" + orderID
+	rid := r.open[key]
+	if rid == "" {
+		rid = pc.NewGUID()
+	}
+	r.st.PendingAction, r.st.PendingOrderID, r.st.PendingRequestID = store.ActionCancelOrder, orderID, rid
+	intent := r.event(store.ActionCancelOrder, store.OutcomeIntent)
+	intent.OrderID, intent.MSRequestID = orderID, rid
+	if err := r.transition(intent); err != nil {
+		return r.fail("record cancel intent", err)
+	}
+	o, err := r.p.pc.CancelOrder(pc.WithRequestID(r.work, rid), r.st.CustomerID, orderID)
+	res := r.event(store.ActionCancelOrder, store.OutcomeOK)
+	res.OrderID, res.MSRequestID = orderID, rid
+	r.st.PendingAction, r.st.PendingOrderID, r.st.PendingRequestID = "", "", ""
+	switch {
+	case err == nil:
+		res.HTTPStatus = 200
+		res.Detail = "order reads " + o.Status
+	case pc.ErrorCode(err) == "800060":
+		res.HTTPStatus = pc.StatusCode(err)
+		res.Detail = "cancellation already in progress"
+	case pc.IsNotFound(err):
+		res.HTTPStatus = pc.StatusCode(err)
+		res.Detail = "order not found: nothing to cancel"
+	default:
+		res.Outcome = store.OutcomeError
+		res.HTTPStatus = pc.StatusCode(err)
+		res.Error = err.Error()
+		if why, ok := uncancellable[pc.ErrorCode(err)]; ok {
+			return r.block(fmt.Sprintf("order %s: %s", orderID, why), &res)
+		}
+		r.transition(res)
+		return r.fail("cancel order "+orderID, err)
+	}
+	if err := r.transition(res); err != nil {
+		return r.fail("record cancel result", err)
+	}
+	return nil
+}
+
+// await polls the order collection until every order reads cancelled,
+// limits.cancel_timeout passes, or a graceful stop begins. One call per
+// round covers all of the customer's orders.
+func (r *reaper) await(ids []string) error {
+	r.st.State = store.StateAwaitingCancel
+	if err := r.transition(); err != nil {
+		return r.fail("record awaiting_cancel", err)
+	}
+	lim := r.p.e.o.Config.Limits
+	wait := time.Duration(lim.PollInterval)
+	maxWait := time.Duration(lim.PollMax)
+	deadline := r.p.e.o.Now().Add(time.Duration(lim.CancelTimeout))
+	seen := map[string]bool{}
+	for {
+		if left := deadline.Sub(r.p.e.o.Now()); wait > left {
+			wait = max(left, 0)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-r.ctx.Done():
+			t.Stop()
+			return errStopped
+		case <-t.C:
+		}
+		orders, err := r.p.pc.ListOrders(r.work, r.st.CustomerID)
+		if err != nil {
+			ev := r.event(store.ActionPoll, store.OutcomeError)
+			ev.HTTPStatus, ev.Error = pc.StatusCode(err), err.Error()
+			r.p.record(r.ctx, ev)
+			if !pc.IsRetryable(err) && !pc.IsThrottled(err) || r.p.e.o.Now().After(deadline) {
+				return r.fail("poll orders", err)
+			}
+		} else {
+			var waiting []string
+			var cancelled []store.Event
+			for _, o := range orders {
+				if o.Status != pc.StatusCancelled {
+					waiting = append(waiting, o.ID)
+					continue
+				}
+				if !seen[o.ID] && slices.Contains(ids, o.ID) {
+					seen[o.ID] = true
+					ev := r.event(store.ActionOrderCancelled, store.OutcomeOK)
+					ev.OrderID = o.ID
+					cancelled = append(cancelled, ev)
+				}
+			}
+			poll := r.event(store.ActionPoll, store.OutcomeOK)
+			poll.Detail = fmt.Sprintf("%d of %d order(s) cancelled", len(orders)-len(waiting), len(orders))
+			if err := r.p.record(r.ctx, append(cancelled, poll)...); err != nil {
+				return r.fail("record poll", err)
+			}
+			if len(waiting) == 0 {
+				return nil
+			}
+			if r.p.e.o.Now().After(deadline) {
+				return r.fail("await cancellation", fmt.Errorf("orders %s not cancelled within limits.cancel_timeout %s",
+					strings.Join(waiting, ", "), time.Duration(lim.CancelTimeout)))
+			}
+		}
+		// Back off with jitter so customers that started together do not poll together.
+		wait = time.Duration(float64(wait) * (1.4 + 0.2*rand.Float64()))
+		wait = min(wait, maxWait)
+	}
+}
+
+// delete DELETEs the customer, writing the intent first. A customer found
+// already gone counts as deleted: that is also what a retry sees when the
+// answer to our own DELETE was lost.
+func (r *reaper) delete() error {
+	rid := r.open[store.ActionDelete]
+	if rid == "" {
+		rid = pc.NewGUID()
+	}
+	r.st.State = store.StateDeleting
+	r.st.PendingAction, r.st.PendingOrderID, r.st.PendingRequestID = store.ActionDelete, "", rid
+	intent := r.event(store.ActionDelete, store.OutcomeIntent)
+	intent.MSRequestID = rid
+	if err := r.transition(intent); err != nil {
+		return r.fail("record delete intent", err)
+	}
+	err := r.p.pc.DeleteCustomer(pc.WithRequestID(r.work, rid), r.st.CustomerID)
+	res := r.event(store.ActionDelete, store.OutcomeOK)
+	res.MSRequestID = rid
+	switch {
+	case err == nil:
+		res.HTTPStatus = 204
+	case pc.IsAlreadyGone(err):
+		res.HTTPStatus = pc.StatusCode(err)
+		res.Detail = fmt.Sprintf("already gone (HTTP %d %s)", pc.StatusCode(err), pc.ErrorCode(err))
+	default:
+		res.Outcome = store.OutcomeError
+		res.HTTPStatus, res.Error = pc.StatusCode(err), err.Error()
+		r.st.PendingAction, r.st.PendingRequestID = "", ""
+		if pc.StatusCode(err) == 403 {
+			return r.block("DELETE refused with 403: the app lacks the rights for this customer", &res)
+		}
+		r.transition(res)
+		return r.fail("delete customer", err)
+	}
+	now := r.p.e.o.Now()
+	r.st.State, r.st.Reason, r.st.DeletedAt = store.StateDeleted, "", now
+	r.st.PendingAction, r.st.PendingRequestID = "", ""
+	if err := r.transition(res); err != nil {
+		// Partner Center deleted it; the next pass confirms it from the intent row.
+		return r.fail("record deletion", err)
+	}
+	if err != nil {
+		r.p.finish(r.c.item, OutcomeAlreadyGone, "", func(c *store.Counts) { c.AlreadyGone++ })
+	} else {
+		r.p.finish(r.c.item, OutcomeDeleted, "", func(c *store.Counts) { c.Deleted++ })
+	}
+	return nil
+}
+
+func (r *reaper) stopping() bool { return r.ctx.Err() != nil }
+
+func (r *reaper) event(action, outcome string) store.Event {
+	return store.Event{CustomerID: r.st.CustomerID, Domain: r.st.Domain, Policy: r.st.Policy, Action: action,
+		Outcome: outcome, MSCorrelationID: r.st.CorrelationID}
+}
+
+func (r *reaper) transition(evs ...store.Event) error {
+	r.st.StateAt = r.p.e.o.Now()
+	return r.p.transition(r.ctx, r.st, evs...)
+}
+
+// fail records the customer as failed: the next pass tries it again.
+func (r *reaper) fail(step string, cause error) error {
+	reason := fmt.Sprintf("%s: %v", step, cause)
+	ev := r.event(store.ActionFail, store.OutcomeError)
+	ev.HTTPStatus, ev.Error = pc.StatusCode(cause), reason
+	if !r.p.dry {
+		r.st.State, r.st.Reason = store.StateFailed, reason
+		r.st.PendingAction, r.st.PendingOrderID, r.st.PendingRequestID = "", "", ""
+	}
+	r.transition(ev)
+	r.p.finish(r.c.item, OutcomeFailed, reason, func(c *store.Counts) { c.Failed++ })
+	return outcomeError{errors.New(reason)}
+}
+
+// block records the customer as blocked: it needs a person and is not
+// retried by later passes.
+func (r *reaper) block(reason string, result *store.Event) error {
+	var evs []store.Event
+	if result != nil {
+		evs = append(evs, *result)
+	}
+	ev := r.event(store.ActionBlock, store.OutcomeError)
+	ev.Error = reason
+	evs = append(evs, ev)
+	if !r.p.dry {
+		r.st.State, r.st.Reason = store.StateBlocked, reason
+		r.st.PendingAction, r.st.PendingOrderID, r.st.PendingRequestID = "", "", ""
+	}
+	r.transition(evs...)
+	r.p.finish(r.c.item, OutcomeBlocked, reason, func(c *store.Counts) { c.Blocked++ })
+	return outcomeError{errors.New(reason)}
+}
+
+// stopped records that a graceful stop left the customer where it is; the
+// next pass resumes it from its state.
+func (r *reaper) stopped() {
+	ev := r.event(store.ActionStop, store.OutcomeOK)
+	ev.Detail = "graceful stop; the next pass resumes from state " + r.st.State
+	r.p.record(r.ctx, ev)
+	r.p.finish(r.c.item, OutcomeInterrupted, "", func(*store.Counts) {})
+}
