@@ -4,10 +4,10 @@
 //
 // A call flows like this:
 //
-//	ListCustomers ─► do(op) ─► per attempt: token ─► Limiter.Acquire ─► HTTP ─► read body ─► release
-//	                   │                      ▲                                      │
-//	                   │                      └── 401: refresh once, resend ◄────────┤
-//	                   │                      └── 429: Throttled, wait Retry-After ◄─┤
+//	ListCustomers ─► do(op) ─► per attempt: Limiter.Acquire ─► token ─► HTTP ─► read body ─► release
+//	                   │                      ▲                                       │
+//	                   │                      ├── 401: refresh once, resend ◄─────────┤
+//	                   │                      ├── 429: Throttled, wait Retry-After ◄──┤
 //	                   │                      └── 5xx / network: 0.5 s, 1.5 s, 3.5 s ◄┘
 //	                   └─► 2xx: decode, or *Error (status, code, MS-RequestId, MS-CV)
 //
