@@ -1,0 +1,237 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// ErrNotFound is returned (wrapped) when a run or plan asked for does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrLocked is returned (wrapped) by Open when another tipreaper holds the SQLite state dir.
+var ErrLocked = errors.New("state dir locked")
+
+// Store is tipreaper's audit and state persistence. Implementations are safe for concurrent use.
+type Store interface {
+	// Migrate brings the schema up to date. Open does not migrate; callers do, once, at start.
+	Migrate(ctx context.Context) error
+	// Close releases the database, every lock this Store holds, and (SQLite) the state dir.
+	Close() error
+
+	// LockAccount makes this Store the leader for account: ok is false while anyone else (another
+	// Store, in this process or another) holds it. unlock is idempotent. Postgres: a session advisory
+	// lock on a dedicated connection, released if that connection dies. SQLite: an in-process map (the
+	// file lock taken by Open already excludes other processes).
+	LockAccount(ctx context.Context, account string) (unlock func(), ok bool, err error)
+
+	// StartRun records r as running, owned by this Store's instance. Status, FinishedAt, Counts,
+	// Error and Instance of r are ignored; a zero StartedAt means now.
+	StartRun(ctx context.Context, r Run) error
+	// FinishRun records how run id ended: status (not running), its counts and error text.
+	FinishRun(ctx context.Context, id uuid.UUID, status RunStatus, c Counts, errText string) error
+	// CloseDeadRuns marks running runs whose owning instance is gone as interrupted at now and says how
+	// many it marked. It never touches this Store's own runs.
+	CloseDeadRuns(ctx context.Context, now time.Time) (int, error)
+	// Runs returns the latest runs, newest first; limit <= 0 means all.
+	Runs(ctx context.Context, limit int) ([]Run, error)
+
+	// AppendEvents writes evs in one transaction. A zero At means now.
+	AppendEvents(ctx context.Context, evs ...Event) error
+	// Transition writes the customer's new state and the events recording the step in one transaction:
+	// either all of it is stored or none. The customer row is replaced by cs, except that FirstSeen
+	// stays what it was and LastSeen only moves forward.
+	Transition(ctx context.Context, cs CustomerState, evs ...Event) error
+
+	// Sight records that account lists these customers at time at: new ones get state seen and
+	// first_seen = at; known ones keep first_seen (and their state) and get last_seen, domain and
+	// company name updated. It returns the rows, in the order of seen (duplicates dropped).
+	Sight(ctx context.Context, account string, seen []Sighting, at time.Time) ([]CustomerState, error)
+	// Customer returns the customer's row in account; ok is false when there is none.
+	Customer(ctx context.Context, account, customerID string) (cs CustomerState, ok bool, err error)
+	// FindCustomer returns the customer's rows in every account, by account name.
+	FindCustomer(ctx context.Context, customerID string) ([]CustomerState, error)
+	// CustomerEvents returns every event of the customer, oldest first.
+	CustomerEvents(ctx context.Context, customerID string) ([]Event, error)
+
+	// AddKeep protects a customer, replacing any protection it had. A zero AddedAt means now.
+	AddKeep(ctx context.Context, k Keep) error
+	// RemoveKeep removes a protection and says whether there was one.
+	RemoveKeep(ctx context.Context, customerID string) (bool, error)
+	// Keeps returns every protection, lapsed ones too (Until in the past), by customer id.
+	Keeps(ctx context.Context) ([]Keep, error)
+
+	// SavePlan stores a new plan. A zero CreatedAt means now.
+	SavePlan(ctx context.Context, p Plan) error
+	// Plan returns the plan id, or an error wrapping ErrNotFound.
+	Plan(ctx context.Context, id uuid.UUID) (Plan, error)
+}
+
+// Open opens the store a configuration names. url "" is the zero-set-up default: the SQLite file
+// reaper.db in stateDir (created 0700 if missing), locked for this process with stateDir/reaper.lock
+// until Close; a second Open fails with an error wrapping ErrLocked. A postgres:// or postgresql://
+// url opens a pgx pool. Open does not migrate, and no error it returns shows a password.
+func Open(ctx context.Context, url, stateDir string) (Store, error) {
+	scheme, _, _ := strings.Cut(url, "://")
+	switch {
+	case url == "":
+		return openSQLite(ctx, stateDir)
+	case strings.EqualFold(scheme, "postgres") || strings.EqualFold(scheme, "postgresql"):
+		return openPostgres(ctx, url)
+	default:
+		return nil, fmt.Errorf("open store %s: unsupported database url: want postgres://… or postgresql://…, or none for SQLite in the state dir", redactURL(url))
+	}
+}
+
+// RunStatus is how a run stands: running, or how it ended.
+type RunStatus string
+
+// Run statuses.
+const (
+	RunRunning     RunStatus = "running"
+	RunSucceeded   RunStatus = "succeeded" // every selected customer handled
+	RunPartial     RunStatus = "partial"   // some customers failed, were blocked or skipped
+	RunFailed      RunStatus = "failed"    // the run could not do its work
+	RunInterrupted RunStatus = "interrupted"
+)
+
+// Run modes.
+const (
+	ModeLive   = "live"
+	ModeDryRun = "dry_run"
+)
+
+// Customer states (reaper_customers.state).
+const (
+	StateSeen           = "seen"
+	StateMarked         = "marked"
+	StateSelected       = "selected"
+	StateCancelling     = "cancelling"
+	StateAwaitingCancel = "awaiting_cancel"
+	StateDeleting       = "deleting"
+	StateDeleted        = "deleted"
+	StateFailed         = "failed"
+	StateBlocked        = "blocked"
+	StateReappeared     = "reappeared"
+)
+
+// Event actions (reaper_events.action, reaper_customers.pending_action).
+const (
+	ActionPlan           = "plan"
+	ActionSkip           = "skip"
+	ActionMark           = "mark"
+	ActionUnmark         = "unmark"
+	ActionCancelOrder    = "cancel_order"
+	ActionOrderCancelled = "order_cancelled"
+	ActionPoll           = "poll"
+	ActionDelete         = "delete"
+	ActionFail           = "fail"
+	ActionBlock          = "block"
+	ActionResume         = "resume"
+	ActionReappeared     = "reappeared"
+	ActionGuard          = "guard"
+	ActionStop           = "stop"
+)
+
+// Event outcomes (reaper_events.outcome).
+const (
+	OutcomeIntent      = "intent" // written before a Partner Center call
+	OutcomeOK          = "ok"
+	OutcomeError       = "error"
+	OutcomeDryRun      = "dry_run"
+	OutcomeSkipped     = "skipped"
+	OutcomeAlreadyGone = "already_gone"
+)
+
+// Run is one pass (or apply). Zero times and ids, empty strings and a zero PID are NULL in the database.
+type Run struct {
+	ID            uuid.UUID // a UUIDv7, so runs sort by start
+	StartedAt     time.Time
+	FinishedAt    time.Time
+	Mode          string // ModeLive or ModeDryRun
+	Status        RunStatus
+	Policy        string    // the only policy applied; "" = all
+	PlanID        uuid.UUID // apply: the plan carried out; dry run: the plan stored
+	Instance      uuid.UUID // the Store instance that owns the run (set by StartRun)
+	Host          string
+	PID           int
+	Counts        Counts
+	Error         string
+	InterruptedAt time.Time // when CloseDeadRuns (or FinishRun with RunInterrupted) ended it
+}
+
+// Counts are a run's customer tallies.
+type Counts struct {
+	Listed, Selected, Deleted, AlreadyGone, Failed, Blocked, Skipped, Marked int
+}
+
+// Event is one audit row. ID is assigned by the database (ignored on write).
+type Event struct {
+	ID              int64
+	RunID           uuid.UUID // uuid.Nil: written outside a run
+	At              time.Time
+	Account         string
+	CustomerID      string
+	Domain          string
+	Policy          string
+	Action          string // Action… constants
+	OrderID         string
+	Outcome         string // Outcome… constants
+	HTTPStatus      int    // 0: no call made
+	MSRequestID     string
+	MSCorrelationID string
+	Error           string
+	Detail          string
+}
+
+// CustomerState is a customer's row in reaper_customers. Zero times and empty strings are NULL.
+type CustomerState struct {
+	Account, CustomerID string
+	Domain, CompanyName string
+	FirstSeen, LastSeen time.Time // never NULL; zero on a new row written by Transition means now
+	State               string    // State… constants
+	Reason, Policy      string
+	StateAt             time.Time // never NULL; zero means now
+	MarkedAt            time.Time
+	DeleteAfter         time.Time
+	DeletedAt           time.Time
+	CorrelationID       string
+	PendingAction       string // Action… constant of a call written as intent, its result not yet recorded
+	PendingOrderID      string
+	PendingRequestID    string
+}
+
+// Sighting is a customer as a listing shows it.
+type Sighting struct {
+	CustomerID, Domain, CompanyName string
+}
+
+// Keep protects a customer from deletion until Until (zero: for ever).
+type Keep struct {
+	CustomerID, Reason, AddedBy string
+	AddedAt, Until              time.Time
+}
+
+// Plan is what a dry run would do, stored for `reaper apply`.
+type Plan struct {
+	ID        uuid.UUID
+	CreatedAt time.Time
+	RunID     uuid.UUID // uuid.Nil: made outside a run
+	Policy    string
+	Items     []PlanItem
+}
+
+// PlanItem is one customer of a plan. The JSON names are the keys of reaper_plans.items.
+type PlanItem struct {
+	Account     string   `json:"account"`
+	CustomerID  string   `json:"customer_id"`
+	Domain      string   `json:"domain,omitempty"`
+	CompanyName string   `json:"company_name,omitempty"`
+	Policy      string   `json:"policy,omitempty"`
+	Action      string   `json:"action"`
+	Orders      []string `json:"orders,omitempty"`
+}
