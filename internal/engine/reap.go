@@ -370,6 +370,9 @@ func (r *reaper) block(reason string, result *store.Event) error {
 	}
 	ev := r.event(store.ActionBlock, store.OutcomeError)
 	ev.Error = reason
+	if r.p.dry {
+		ev.Outcome = store.OutcomeDryRun
+	}
 	evs = append(evs, ev)
 	if !r.p.dry {
 		r.st.State, r.st.Reason = store.StateBlocked, reason
