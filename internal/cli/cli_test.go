@@ -1,0 +1,156 @@
+package cli
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestValidate(t *testing.T) {
+	t.Run("a good config prints ok with its counts and exits 0", func(t *testing.T) {
+		path := writeConfig(t, nil, "")
+		r := reaper(t, "validate", "--config", path)
+		require.Equal(t, 0, r.code, r)
+		require.Equal(t, path+": ok (1 accounts, 1 policies)\n", r.stdout)
+	})
+
+	t.Run("every problem is printed as FILE:LINE and the exit code is 2", func(t *testing.T) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "bad.yaml")
+		require.NoError(t, os.WriteFile(path, []byte(strings.Join([]string{
+			"accounts:",                         // 1
+			"  - name: tip",                     // 2
+			"    partner_tenant_id: not-a-guid", // 3
+			"    client_id: " + testClientID,    // 4
+			"    client_secret: x",              // 5
+			"policies:",                         // 6
+			"  - name: p",                       // 7
+			"    account: tip",                  // 8
+			"    select: {domain: '^ci-'}",      // 9
+			"    older_than: 3 fortnights",      // 10
+			"    colour: blue",                  // 11
+		}, "\n")+"\n"), 0o600))
+		// Relative, as typed: the messages must name the file the way the user did.
+		t.Chdir(dir)
+		r := reaper(t, "validate", "--config", "bad.yaml")
+		require.Equal(t, 2, r.code, r)
+		require.Empty(t, r.stdout)
+		lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+		require.GreaterOrEqual(t, len(lines), 3, r)
+		for _, l := range lines {
+			require.Regexp(t, `^bad\.yaml:\d+: `, l)
+		}
+		require.Contains(t, r.stderr, "bad.yaml:3: ")
+		require.Contains(t, r.stderr, "bad.yaml:10: ")
+		require.Contains(t, r.stderr, "bad.yaml:11: ")
+	})
+
+	t.Run("a missing file is a config error, exit 2", func(t *testing.T) {
+		r := reaper(t, "validate", "--config", filepath.Join(t.TempDir(), "nope.yaml"))
+		require.Equal(t, 2, r.code, r)
+		require.Contains(t, r.stderr, "nope.yaml")
+	})
+
+	t.Run("REAPER_CONFIG is the default config", func(t *testing.T) {
+		path := writeConfig(t, nil, "")
+		t.Setenv("REAPER_CONFIG", path)
+		r := reaper(t, "validate")
+		require.Equal(t, 0, r.code, r)
+		require.Contains(t, r.stdout, path+": ok")
+	})
+}
+
+func TestUsage(t *testing.T) {
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string // substring
+		stderr string // substring
+	}{
+		{"no command prints usage on stderr and exits 2", nil, 2, "", "usage: reaper"},
+		{"an unknown command exits 2", []string{"frobnicate"}, 2, "", `unknown command "frobnicate"`},
+		{"an unknown flag exits 2 with the command's usage", []string{"validate", "--colour"}, 2, "", "usage: reaper validate"},
+		{"-h prints the command's usage on stdout and exits 0", []string{"once", "-h"}, 0, "--dry-run", ""},
+		{"help prints the command list on stdout", []string{"help"}, 0, "unblock", ""},
+		{"a missing positional exits 2", []string{"why"}, 2, "", "missing argument"},
+		{"an extra positional exits 2", []string{"validate", "extra"}, 2, "", `unexpected argument "extra"`},
+		{"a bad customer id exits 2", []string{"why", "contoso.onmicrosoft.com"}, 2, "", "is not a customer id"},
+		{"a bad plan id exits 2", []string{"apply", "yesterday"}, 2, "", "is not a plan id"},
+		{"keep without a subcommand exits 2", []string{"keep"}, 2, "", "usage: reaper keep"},
+		{"keep add without a reason exits 2", []string{"keep", "add", idOld1}, 2, "", "--reason is required"},
+		{"keep add with a bad date exits 2", []string{"keep", "add", idOld1, "--reason", "x", "--until", "31/01/2027"}, 2, "", "not a date"},
+		{"a bad log format exits 2", []string{"run", "--log-format", "xml"}, 2, "", "unknown log format"},
+		{"a bad latency range exits 2", []string{"sim", "--latency", "fast"}, 2, "", "usage: reaper sim"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := reaper(t, tt.args...)
+			require.Equal(t, tt.code, r.code, r)
+			require.Contains(t, r.stdout, tt.stdout)
+			require.Contains(t, r.stderr, tt.stderr)
+		})
+	}
+}
+
+func TestReorderPutsFlagsBeforePositionals(t *testing.T) {
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	fs.String("reason", "", "")
+	fs.Bool("json", false, "")
+	tests := []struct {
+		name string
+		in   []string
+		want []string
+	}{
+		{"a flag after the positional moves in front with its value", []string{"ID", "--reason", "x y"}, []string{"--reason", "x y", "--", "ID"}},
+		{"a flag before the positional stays", []string{"--reason", "x", "ID"}, []string{"--reason", "x", "--", "ID"}},
+		{"a boolean flag takes no value", []string{"ID", "--json", "more"}, []string{"--json", "--", "ID", "more"}},
+		{"flag=value is one argument", []string{"ID", "--reason=x"}, []string{"--reason=x", "--", "ID"}},
+		{"after -- everything is positional", []string{"--", "--reason", "x"}, []string{"--", "--reason", "x"}},
+		{"an unknown flag is left for Parse to reject", []string{"ID", "--nope"}, []string{"--nope", "--", "ID"}},
+		{"a lone dash is positional", []string{"-"}, []string{"--", "-"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			require.Equal(t, tt.want, reorder(fs, tt.in))
+		})
+	}
+}
+
+func TestKeepRoundTrip(t *testing.T) {
+	path := writeConfig(t, nil, "")
+	t.Setenv("USER", "alice")
+
+	r := reaper(t, "keep", "add", idOld1, "--reason", "golden tenant for the smoke tests", "--config", path)
+	require.Equal(t, 0, r.code, r)
+	// Flags before the positional work the same.
+	r = reaper(t, "keep", "add", "--config", path, "--reason", "demo next week", "--until", "2099-01-31", "--by", "bob",
+		strings.ToUpper(idOld2))
+	require.Equal(t, 0, r.code, r)
+	require.Contains(t, r.stdout, "through 2099-01-31")
+
+	r = reaper(t, "keep", "list", "--config", path)
+	require.Equal(t, 0, r.code, r)
+	require.Regexp(t, regexp.MustCompile(idOld1+`\s+-\s+alice\s+\S+\s+golden tenant for the smoke tests`), r.stdout)
+	// The id was normalised to lower case, so it matches what Partner Center lists.
+	require.Regexp(t, regexp.MustCompile(idOld2+`\s+2099-01-31\s+bob\s+\S+\s+demo next week`), r.stdout)
+
+	r = reaper(t, "keep", "rm", idOld1, "--config", path)
+	require.Equal(t, 0, r.code, r)
+	r = reaper(t, "keep", "rm", idOld1, "--config", path)
+	require.Equal(t, 1, r.code, "removing a keep twice says there was none: %s", r)
+	require.Contains(t, r.stderr, "no keep for")
+
+	r = reaper(t, "keep", "list", "--config", path)
+	require.Equal(t, 0, r.code, r)
+	require.NotContains(t, r.stdout, idOld1)
+	require.Contains(t, r.stdout, idOld2)
+
+	r = reaper(t, "keep", "add", idOld1, "--reason", "x", "--until", "2001-01-01", "--config", path)
+	require.Equal(t, 2, r.code, "a keep that already lapsed is refused: %s", r)
+}

@@ -1,0 +1,136 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/tipreaper/tipreaper/internal/engine"
+	"github.com/tipreaper/tipreaper/internal/pc"
+	"github.com/tipreaper/tipreaper/internal/policy"
+	"github.com/tipreaper/tipreaper/internal/ratelimit"
+	"github.com/tipreaper/tipreaper/internal/store"
+)
+
+// loadConfig loads and validates the config. On failure it prints every
+// problem on its own line, FILE:LINE: message, with FILE as the user typed it,
+// and returns ok=false: the caller exits 2.
+func (e *env) loadConfig(path string) (*policy.Config, bool) {
+	cfg, err := policy.Load(path)
+	if err != nil {
+		e.printConfigError(path, err)
+		return nil, false
+	}
+	return cfg, true
+}
+
+func (e *env) printConfigError(path string, err error) {
+	var probs policy.Problems
+	if errors.As(err, &probs) {
+		for _, p := range probs {
+			fmt.Fprintln(e.stderr, formatProblem(path, p))
+		}
+		return
+	}
+	fmt.Fprintf(e.stderr, "%s: %v\n", path, err)
+}
+
+// formatProblem is "FILE:LINE: field: message", with the line left out when
+// the problem is about the file as a whole.
+func formatProblem(file string, p policy.Problem) string {
+	var b strings.Builder
+	b.WriteString(file)
+	if p.Line > 0 {
+		fmt.Fprintf(&b, ":%d", p.Line)
+	}
+	b.WriteString(": ")
+	if p.Field != "" {
+		b.WriteString(p.Field)
+		b.WriteString(": ")
+	}
+	b.WriteString(p.Message)
+	return b.String()
+}
+
+// openStore opens the configured store: Postgres when database.url is set,
+// else SQLite in state_dir. A second process on the same SQLite state dir gets
+// a clear refusal instead of a lock error deep in a pass.
+func (e *env) openStore(ctx context.Context, cfg *policy.Config) (store.Store, bool) {
+	st, err := store.Open(ctx, cfg.Database.URL.Reveal(), cfg.StateDir)
+	if errors.Is(err, store.ErrLocked) {
+		fmt.Fprintf(e.stderr, "reaper: another reaper process is using the state directory %s; stop it first (or give this one another state_dir)\n  (%v)\n", cfg.StateDir, err)
+		return nil, false
+	}
+	if err != nil {
+		fmt.Fprintf(e.stderr, "reaper: open store %s: %v\n", describeStore(cfg), err)
+		return nil, false
+	}
+	return st, true
+}
+
+// openMigrated opens the store and brings its schema up to date, which every
+// command that writes audit rows needs first.
+func (e *env) openMigrated(ctx context.Context, cfg *policy.Config) (store.Store, bool) {
+	st, ok := e.openStore(ctx, cfg)
+	if !ok {
+		return nil, false
+	}
+	if err := st.Migrate(ctx); err != nil {
+		fmt.Fprintf(e.stderr, "reaper: migrate %s: %v\n", describeStore(cfg), err)
+		_ = st.Close()
+		return nil, false
+	}
+	return st, true
+}
+
+// describeStore names the store for messages; the URL is redacted because it may hold a password.
+func describeStore(cfg *policy.Config) string {
+	if cfg.Database.URL == "" {
+		return "sqlite in " + cfg.StateDir
+	}
+	return cfg.Database.Redacted()
+}
+
+// connect builds the Partner Center client of an account, with the account's
+// own request window so one busy account cannot starve another.
+func connect(cfg *policy.Config, logger *slog.Logger) func(policy.Account) (engine.PartnerCenter, error) {
+	return func(a policy.Account) (engine.PartnerCenter, error) {
+		c, err := pc.New(pc.Config{
+			Cloud:        a.Cloud,
+			BaseURL:      a.BaseURL,
+			Authority:    a.Authority,
+			TenantID:     a.PartnerTenantID,
+			ClientID:     a.ClientID,
+			ClientSecret: a.ClientSecret.Reveal(),
+			Limiter:      ratelimit.NewWindow(cfg.Limits.RequestsPerMinute, time.Minute),
+			Logger:       logger.With("account", a.Name),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("partner center client for account %s: %w", a.Name, err)
+		}
+		return c, nil
+	}
+}
+
+// newLogger returns the slog logger of a command: text or JSON on w.
+func newLogger(w io.Writer, format string, level slog.Level) (*slog.Logger, error) {
+	opts := &slog.HandlerOptions{Level: level}
+	switch format {
+	case "", "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("unknown log format %q (text or json)", format)
+	}
+}
+
+// levelFlag is a flag.Value for slog levels.
+type levelFlag struct{ l slog.Level }
+
+func (f *levelFlag) String() string     { return strings.ToLower(f.l.String()) }
+func (f *levelFlag) Set(s string) error { return f.l.UnmarshalText([]byte(s)) }

@@ -1,0 +1,283 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tipreaper/tipreaper/internal/engine"
+	"github.com/tipreaper/tipreaper/internal/policy"
+	"github.com/tipreaper/tipreaper/internal/store"
+)
+
+// passFlags are the flags shared by once and apply.
+type passFlags struct {
+	config   *string
+	json     *bool
+	logLevel *levelFlag
+}
+
+func (e *env) addPassFlags(fs *flag.FlagSet, config *string) passFlags {
+	pf := passFlags{config: config, logLevel: &levelFlag{l: slog.LevelWarn}}
+	pf.json = fs.Bool("json", false, "print the report as JSON instead of tables")
+	fs.Var(pf.logLevel, "log-level", "engine log `level` on stderr: debug, info, warn, error")
+	return pf
+}
+
+// runOnce runs one pass now: migrate, pass, report.
+func runOnce(ctx context.Context, e *env, args []string) int {
+	fs := e.newFlagSet("once")
+	pf := e.addPassFlags(fs, e.configFlag(fs))
+	dryRun := fs.Bool("dry-run", false, "decide and record a plan, but change nothing in Partner Center")
+	only := fs.String("policy", "", "run only the policy `NAME`")
+	if _, code, ok := e.parse(fs, args, "[--config FILE] [--dry-run] [--policy NAME] [--json]", 0); !ok {
+		return code
+	}
+	return e.pass(ctx, pf, func(o engine.Options) engine.Options {
+		o.DryRun = *dryRun
+		o.Policy = *only
+		return o
+	}, func(ctx context.Context, eng *engine.Engine) (*engine.Report, error) {
+		return eng.Pass(ctx)
+	})
+}
+
+// runApply carries out a plan stored by `once --dry-run`.
+func runApply(ctx context.Context, e *env, args []string) int {
+	fs := e.newFlagSet("apply")
+	pf := e.addPassFlags(fs, e.configFlag(fs))
+	pos, code, ok := e.parse(fs, args, "<plan-id> [--config FILE] [--json]", 1)
+	if !ok {
+		return code
+	}
+	planID, err := uuid.Parse(pos[0])
+	if err != nil {
+		fmt.Fprintf(e.stderr, "reaper apply: %q is not a plan id (a UUID printed by `reaper once --dry-run`)\n", pos[0])
+		return exitUsage
+	}
+	return e.pass(ctx, pf, nil, func(ctx context.Context, eng *engine.Engine) (*engine.Report, error) {
+		return eng.Apply(ctx, planID)
+	})
+}
+
+// pass is the body of once and apply: config, store, engine, output.
+func (e *env) pass(ctx context.Context, pf passFlags, opts func(engine.Options) engine.Options,
+	do func(context.Context, *engine.Engine) (*engine.Report, error)) int {
+	cfg, ok := e.loadConfig(*pf.config)
+	if !ok {
+		return exitUsage
+	}
+	logger, _ := newLogger(e.stderr, "text", pf.logLevel.l)
+	st, ok := e.openMigrated(ctx, cfg)
+	if !ok {
+		return exitPartial
+	}
+	defer st.Close()
+
+	o := engine.Options{Config: cfg, Store: st, Connect: connect(cfg, logger), Logger: logger, Now: e.now}
+	if opts != nil {
+		o = opts(o)
+	}
+	out := newReportPrinter(e.stdout, *pf.config)
+	if !*pf.json {
+		o.OnEvent = out.event
+	}
+	rep, err := do(ctx, engine.New(o))
+	if err != nil && rep == nil {
+		fmt.Fprintf(e.stderr, "reaper: %v\n", err)
+		return exitPartial
+	}
+	if *pf.json {
+		if err := writeJSON(e.stdout, rep); err != nil {
+			fmt.Fprintf(e.stderr, "reaper: %v\n", err)
+			return exitPartial
+		}
+	} else {
+		out.report(rep)
+	}
+	if err != nil {
+		fmt.Fprintf(e.stderr, "reaper: %v\n", err)
+		return exitPartial
+	}
+	return rep.ExitCode()
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("encode report: %w", err)
+	}
+	return nil
+}
+
+// reportPrinter prints a pass for people: each account's plan as a table
+// before its first Partner Center call, a progress line per audit row while
+// it works, then every customer with its outcome and the summary.
+//
+// The engine reports the plan as audit rows (plan, skip, mark) written before
+// any work on the account, so the printer holds those rows back until the
+// account's first work row and prints them as one table.
+type reportPrinter struct {
+	w          io.Writer
+	configPath string
+
+	mu      sync.Mutex
+	planned map[string][]store.Event // account → plan rows not printed yet
+	working map[string]bool          // account → its plan table is out
+}
+
+func newReportPrinter(w io.Writer, configPath string) *reportPrinter {
+	return &reportPrinter{w: w, configPath: configPath, planned: map[string][]store.Event{}, working: map[string]bool{}}
+}
+
+// planningActions are the audit actions a pass writes while it plans.
+var planningActions = map[string]bool{store.ActionPlan: true, store.ActionSkip: true, store.ActionMark: true}
+
+// event prints one audit row. The engine calls it from its workers.
+func (p *reportPrinter) event(ev store.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if planningActions[ev.Action] && !p.working[ev.Account] {
+		p.planned[ev.Account] = append(p.planned[ev.Account], ev)
+		return
+	}
+	if !p.working[ev.Account] {
+		p.working[ev.Account] = true
+		p.planTable(ev.Account, p.planned[ev.Account])
+		delete(p.planned, ev.Account)
+	}
+	io.WriteString(p.w, progressLine(ev))
+}
+
+// planTable prints the plan rows of one account.
+func (p *reportPrinter) planTable(account string, evs []store.Event) {
+	if len(evs) == 0 {
+		return
+	}
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ACCOUNT\tCUSTOMER\tDOMAIN\tPOLICY\tACTION\tREASON")
+	for _, ev := range evs {
+		action, reason := ev.Action, ev.Detail
+		if ev.Action == store.ActionPlan {
+			// A plan row's detail is "<action>: <decision>".
+			if a, r, ok := strings.Cut(ev.Detail, ": "); ok {
+				action, reason = a, r
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", ev.Account, ev.CustomerID, dash(ev.Domain), dash(ev.Policy),
+			action, oneLine(reason))
+	}
+	tw.Flush()
+	fmt.Fprintf(&b, "\n")
+	io.WriteString(p.w, "plan of account "+account+":\n"+b.String())
+}
+
+// progressLine is one audit row as one short line: time, customer, step, outcome, order.
+func progressLine(ev store.Event) string {
+	var b strings.Builder
+	b.WriteString(ev.At.Local().Format("15:04:05"))
+	b.WriteString("  ")
+	who := ev.Domain
+	if who == "" {
+		who = ev.CustomerID
+	}
+	if who == "" {
+		who = "account " + ev.Account
+	}
+	fmt.Fprintf(&b, "%-36s %-15s %-12s", who, ev.Action, ev.Outcome)
+	if ev.OrderID != "" {
+		fmt.Fprintf(&b, " order %s", ev.OrderID)
+	}
+	if ev.HTTPStatus != 0 {
+		fmt.Fprintf(&b, " http %d", ev.HTTPStatus)
+	}
+	if ev.Error != "" {
+		fmt.Fprintf(&b, " error: %s", oneLine(ev.Error))
+	} else if ev.Detail != "" {
+		fmt.Fprintf(&b, " %s", oneLine(ev.Detail))
+	}
+	return strings.TrimRight(b.String(), " ") + "\n"
+}
+
+// report prints the plan table and the summary of a finished pass.
+func (p *reportPrinter) report(r *engine.Report) {
+	p.mu.Lock()
+	// An account that never started work has its plan in the table below.
+	clear(p.planned)
+	p.mu.Unlock()
+	fmt.Fprintln(p.w)
+	p.table(r.Items)
+	fmt.Fprintln(p.w)
+	p.summary(r)
+}
+
+func (p *reportPrinter) table(items []engine.Item) {
+	if len(items) == 0 {
+		fmt.Fprintln(p.w, "no customer is selected by any policy")
+		return
+	}
+	tw := tabwriter.NewWriter(p.w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ACCOUNT\tCUSTOMER\tDOMAIN\tPOLICY\tAGE\tACTION\tOUTCOME\tREASON")
+	for _, it := range items {
+		reason := it.Reason
+		if it.Error != "" {
+			reason = it.Error
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", it.Account, it.CustomerID, it.Domain, dash(it.Policy),
+			formatAge(it.Age), it.Action, dash(it.Outcome), oneLine(reason))
+	}
+	tw.Flush()
+}
+
+func (p *reportPrinter) summary(r *engine.Report) {
+	c := r.Counts
+	fmt.Fprintf(p.w, "run %s  mode %s  status %s  (%s)\n", r.RunID, r.Mode, r.Status,
+		r.Finished.Sub(r.Started).Round(time.Millisecond))
+	fmt.Fprintf(p.w, "listed %d  selected %d  deleted %d  already gone %d  marked %d  skipped %d  failed %d  blocked %d\n",
+		c.Listed, c.Selected, c.Deleted, c.AlreadyGone, c.Marked, c.Skipped, c.Failed, c.Blocked)
+	for _, a := range r.Accounts {
+		if a.Stopped {
+			fmt.Fprintf(p.w, "account %s stopped before any change: %s\n", a.Name, a.Reason)
+		}
+	}
+	if r.PlanID != uuid.Nil {
+		fmt.Fprintf(p.w, "plan %s saved: carry it out with\n  reaper apply %s --config %s\n", r.PlanID, r.PlanID, p.configPath)
+	}
+}
+
+// formatAge prints an age the way policies are written (7d, 12h), "-" when unknown.
+func formatAge(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "-"
+	case d >= 24*time.Hour:
+		return policy.Duration(d.Truncate(time.Hour)).String()
+	case d >= time.Hour:
+		return policy.Duration(d.Truncate(time.Minute)).String()
+	default:
+		return policy.Duration(d.Truncate(time.Second)).String()
+	}
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// oneLine keeps a table row on one line whatever an error message holds.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}

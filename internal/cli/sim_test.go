@@ -1,0 +1,69 @@
+package cli
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestSimPrintsAnAccountBlockThatWorksInAConfig(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(ctx, []string{"sim", "--listen", "127.0.0.1:0", "--latency", "0s", "--cancel-delay", "10ms-20ms"},
+			strings.NewReader(""), &stdout, &stderr)
+	}()
+	require.Eventually(t, func() bool { return strings.Contains(stdout.String(), "Stop it with Ctrl-C") },
+		10*time.Second, 10*time.Millisecond, stderr.String())
+	out := stdout.String()
+	block := regexp.MustCompile(`(?s)(accounts:\n.*?)\n\n`).FindStringSubmatch(out)
+	require.NotNil(t, block, out)
+
+	dir := t.TempDir()
+	cfg := "state_dir: " + filepath.Join(dir, "state") + "\n" + block[1] + `
+policies:
+  - name: ci
+    account: sim
+    select: {domain: '^ci-'}
+    older_than: 72h
+`
+	path := filepath.Join(dir, "reaper.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
+	r := reaper(t, "validate", "--config", path)
+	require.Equal(t, 0, r.code, r)
+	r = reaper(t, "once", "--dry-run", "--config", path)
+	// The demo sandbox holds a customer with an order too old to cancel: blocked, so exit 1.
+	require.Equal(t, 1, r.code, r)
+	require.Regexp(t, `listed [1-9]\d*\s+selected [1-9]`, r.stdout)
+	require.Contains(t, r.stdout, "would_delete")
+
+	cancel()
+	require.Equal(t, 0, <-done, stderr.String())
+}
+
+func TestMainStopsTheDaemonOnSIGINT(t *testing.T) {
+	sb := newSandbox(t, testSeed(time.Now(), false))
+	path := writeConfig(t, sb, "schedule: '0 0 1 1 *'\n")
+
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(t.Context(), []string{"run", "--config", path}, strings.NewReader(""), &stdout, &stderr)
+	}()
+	// "reaper started" is logged after Main installed its handler, so the
+	// signal cannot reach the test process's default action.
+	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "reaper started") },
+		10*time.Second, 10*time.Millisecond, stderr.String())
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGINT))
+	require.Equal(t, 0, <-done, stderr.String())
+	require.Contains(t, stderr.String(), "stopping after in-flight steps")
+}
