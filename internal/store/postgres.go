@@ -179,6 +179,9 @@ func (s *postgresStore) LockAccount(ctx context.Context, account string) (func()
 }
 
 func (s *postgresStore) StartRun(ctx context.Context, r Run) error {
+	if r.ID == uuid.Nil {
+		return errors.New("start run: the run has no id")
+	}
 	if r.StartedAt.IsZero() {
 		r.StartedAt = time.Now()
 	}

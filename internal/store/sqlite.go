@@ -148,6 +148,9 @@ func sqliteTime(t time.Time) any {
 }
 
 func (s *sqliteStore) StartRun(ctx context.Context, r Run) error {
+	if r.ID == uuid.Nil {
+		return errors.New("start run: the run has no id")
+	}
 	if r.StartedAt.IsZero() {
 		r.StartedAt = time.Now()
 	}

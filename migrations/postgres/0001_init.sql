@@ -105,8 +105,8 @@ CREATE INDEX reaper_events_action_at ON reaper_events (action, outcome, at);
 CREATE INDEX reaper_events_errors_at ON reaper_events (at) WHERE outcome = 'error';
 
 CREATE TABLE reaper_customers (
-    account            text        NOT NULL,
-    customer_id        text        NOT NULL,
+    account            text        NOT NULL CHECK (account <> ''),
+    customer_id        text        NOT NULL CHECK (customer_id <> ''),
     domain             text,
     company_name       text,
     first_seen         timestamptz NOT NULL,
@@ -151,7 +151,7 @@ CREATE INDEX reaper_customers_state ON reaper_customers (state, reason);
 CREATE INDEX reaper_customers_deleted_at ON reaper_customers (deleted_at) WHERE deleted_at IS NOT NULL;
 
 CREATE TABLE reaper_keep (
-    customer_id text        PRIMARY KEY,
+    customer_id text        PRIMARY KEY CHECK (customer_id <> ''),
     reason      text,
     added_by    text,
     added_at    timestamptz NOT NULL,

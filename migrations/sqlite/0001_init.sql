@@ -76,8 +76,8 @@ CREATE INDEX reaper_events_errors_at ON reaper_events (at) WHERE outcome = 'erro
 -- Every customer tipreaper has seen, per account, and where it is in the reaping state machine.
 -- Survives restarts: a pass resumes from here.
 CREATE TABLE reaper_customers (
-    account            TEXT NOT NULL,  -- account name from the configuration
-    customer_id        TEXT NOT NULL,  -- Partner Center customer (tenant) id
+    account            TEXT NOT NULL CHECK (account <> ''),  -- account name from the configuration
+    customer_id        TEXT NOT NULL CHECK (customer_id <> ''),  -- Partner Center customer (tenant) id
     domain             TEXT,  -- at the last sighting
     company_name       TEXT,  -- at the last sighting
     -- first time a pass listed it (Partner Center has no creation date; one source of its age)
@@ -107,7 +107,7 @@ CREATE INDEX reaper_customers_deleted_at ON reaper_customers (deleted_at) WHERE 
 
 -- Customers protected from deletion by hand (reaper keep), in every account. Beats every policy.
 CREATE TABLE reaper_keep (
-    customer_id TEXT PRIMARY KEY,  -- Partner Center customer (tenant) id
+    customer_id TEXT PRIMARY KEY CHECK (customer_id <> ''),  -- Partner Center customer (tenant) id
     reason      TEXT,
     added_by    TEXT,
     added_at    TEXT NOT NULL CHECK (added_at LIKE '____-__-__T__:__:__.______Z'),

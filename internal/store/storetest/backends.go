@@ -28,11 +28,18 @@ var databases sync.Map // testing.TB → string
 // reached the test is skipped, or fails if the environment variable CI is set.
 func Postgres(tb testing.TB) store.Store {
 	tb.Helper()
-	u, ok := databases.Load(tb)
-	if !ok {
-		u = newSchema(tb)
+	return open(tb, PostgresURL(tb), "")
+}
+
+// PostgresURL returns the url of the test's own schema in TEST_DATABASE_URL (creating it empty, to be
+// dropped when the test ends, on the first call), for tests that open or migrate a store themselves,
+// e.g. through a configuration file. It skips or fails the test as Postgres does.
+func PostgresURL(tb testing.TB) string {
+	tb.Helper()
+	if u, ok := databases.Load(tb); ok {
+		return u.(string)
 	}
-	return open(tb, u.(string), "")
+	return newSchema(tb)
 }
 
 // SQLite opens a migrated Store on a state dir of the test's own (tb.TempDir()); the Store is closed when

@@ -7,6 +7,8 @@
 package storetest
 
 import (
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -61,6 +63,7 @@ func Run(t *testing.T, open func(testing.TB) store.Store, opts ...Option) {
 		{"an account lock excludes a second holder until unlocked", s.lockAccount},
 		{"an account lock excludes another instance and dies with its holder", s.lockAcrossInstances},
 		{"times round-trip equal: UTC, microseconds", s.timesRoundTrip},
+		{"concurrent writers all succeed", s.concurrentWriters},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -414,6 +417,8 @@ func (s suite) customerStates(t *testing.T) {
 	}{
 		{"an unknown state", store.CustomerState{Account: "contoso", CustomerID: "c-x", State: "vanished"}},
 		{"no state", store.CustomerState{Account: "contoso", CustomerID: "c-x"}},
+		{"no customer id", store.CustomerState{Account: "contoso", State: store.StateSeen}},
+		{"no account", store.CustomerState{CustomerID: "c-x", State: store.StateSeen}},
 		{"an unknown pending action", store.CustomerState{Account: "contoso", CustomerID: "c-x", State: store.StateDeleting, PendingAction: "nuke"}},
 	} {
 		require.Error(t, st.Transition(ctx, tc.cs), tc.name)
@@ -652,6 +657,41 @@ func (s suite) timesRoundTrip(t *testing.T) {
 		for _, pair := range [][2]time.Time{{back.FirstSeen, tm}, {back.LastSeen, tm}, {back.StateAt, tm},
 			{back.MarkedAt, tm}, {back.DeleteAfter, tm}, {back.DeletedAt, tm}} {
 			require.Equal(t, norm(pair[1]), pair[0])
+		}
+	}
+}
+
+func (s suite) concurrentWriters(t *testing.T) {
+	st := s.open(t)
+	ctx := t.Context()
+	const writers, steps = 6, 15
+	errs := make(chan error, writers*steps*2)
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range steps {
+				id := fmt.Sprintf("c-%d-%d", w, i)
+				if _, err := st.Sight(ctx, "contoso", []store.Sighting{{CustomerID: id}}, at); err != nil {
+					errs <- err
+				}
+				cs := store.CustomerState{Account: "contoso", CustomerID: id, State: store.StateSelected}
+				ev := store.Event{CustomerID: id, Action: store.ActionPlan, Outcome: store.OutcomeOK}
+				if err := st.Transition(ctx, cs, ev); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	for w := range writers {
+		for i := range steps {
+			evs, err := st.CustomerEvents(ctx, fmt.Sprintf("c-%d-%d", w, i))
+			require.NoError(t, err)
+			require.Len(t, evs, 1)
 		}
 	}
 }
