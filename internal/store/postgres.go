@@ -30,9 +30,6 @@ type postgresStore struct {
 	mu        sync.Mutex
 	lockConns map[*pgx.Conn]struct{} // account locks held; closed by Close
 	closed    bool
-
-	closeOnce sync.Once
-	closeErr  error
 }
 
 func openPostgres(ctx context.Context, url string) (_ *postgresStore, err error) {
@@ -121,26 +118,28 @@ func (s *postgresStore) Migrate(ctx context.Context) error {
 }
 
 func (s *postgresStore) Close() error {
-	s.closeOnce.Do(func() {
-		s.mu.Lock()
-		s.closed = true
-		conns := s.lockConns
-		s.lockConns = nil
+	s.mu.Lock()
+	if s.closed {
 		s.mu.Unlock()
-		for conn := range conns {
-			closeConn(conn)
-		}
-		if s.instanceConn != nil {
-			closeConn(s.instanceConn)
-		}
-		s.pool.Close()
-	})
-	return s.closeErr
+		return nil
+	}
+	s.closed = true
+	conns := s.lockConns
+	s.lockConns = nil
+	s.mu.Unlock()
+	// Ending the sessions releases their locks: other instances may now take over our accounts and
+	// close our running runs.
+	for conn := range conns {
+		closeConn(conn)
+	}
+	closeConn(s.instanceConn)
+	s.pool.Close()
+	return nil
 }
 
 func (s *postgresStore) LockAccount(ctx context.Context, account string) (func(), bool, error) {
-	key := lockKey("tipreaper:account:" + account)
-	conn, ok, err := s.tryLock(ctx, "tipreaper:account:"+account)
+	name := "tipreaper:account:" + account
+	conn, ok, err := s.tryLock(ctx, name)
 	if err != nil {
 		return nil, false, fmt.Errorf("lock account %s: %w", account, err)
 	}
@@ -169,7 +168,7 @@ func (s *postgresStore) LockAccount(ctx context.Context, account string) (func()
 			// The unlock is a courtesy: closing the session releases the lock in any case.
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, key); err != nil {
+			if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, lockKey(name)); err != nil {
 				slog.Warn("unlock account: session will be closed instead", "account", account, "err", err)
 			}
 			closeConn(conn)
@@ -227,11 +226,11 @@ func (s *postgresStore) CloseDeadRuns(ctx context.Context, now time.Time) (int, 
 	for _, inst := range others {
 		// The owner holds its instance lock while alive: if we can take it, the owner is gone (and, its
 		// id being unique, can never come back), so its runs can be closed after letting go at once.
-		conn, alive, err := s.tryLock(ctx, "tipreaper:instance:"+inst.String())
+		conn, ownerGone, err := s.tryLock(ctx, "tipreaper:instance:"+inst.String())
 		if err != nil {
 			return closed, fmt.Errorf("close dead runs of instance %s: %w", inst, err)
 		}
-		if !alive {
+		if !ownerGone {
 			continue
 		}
 		closeConn(conn)
@@ -320,6 +319,9 @@ func (s *postgresStore) Transition(ctx context.Context, cs CustomerState, evs ..
 }
 
 func (s *postgresStore) Sight(ctx context.Context, account string, seen []Sighting, at time.Time) ([]CustomerState, error) {
+	if at.IsZero() {
+		at = time.Now()
+	}
 	seen = dedupeSightings(seen)
 	if len(seen) == 0 {
 		return nil, nil

@@ -296,6 +296,9 @@ func (s *sqliteStore) Transition(ctx context.Context, cs CustomerState, evs ...E
 }
 
 func (s *sqliteStore) Sight(ctx context.Context, account string, seen []Sighting, at time.Time) ([]CustomerState, error) {
+	if at.IsZero() {
+		at = time.Now()
+	}
 	seen = dedupeSightings(seen)
 	if len(seen) == 0 {
 		return nil, nil

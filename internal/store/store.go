@@ -49,7 +49,8 @@ type Store interface {
 
 	// Sight records that account lists these customers at time at: new ones get state seen and
 	// first_seen = at; known ones keep first_seen (and their state) and get last_seen, domain and
-	// company name updated. It returns the rows, in the order of seen (duplicates dropped).
+	// company name updated. It returns the rows, in the order of seen (duplicates dropped). A zero at
+	// means now.
 	Sight(ctx context.Context, account string, seen []Sighting, at time.Time) ([]CustomerState, error)
 	// Customer returns the customer's row in account; ok is false when there is none.
 	Customer(ctx context.Context, account, customerID string) (cs CustomerState, ok bool, err error)
