@@ -156,7 +156,7 @@ type Run struct {
 	Mode          string // ModeLive or ModeDryRun
 	Status        RunStatus
 	Policy        string    // the only policy applied; "" = all
-	PlanID        uuid.UUID // apply: the plan carried out; dry run: the plan stored
+	PlanID        uuid.UUID // apply: the plan carried out (a dry run's plan names its run in Plan.RunID)
 	Instance      uuid.UUID // the Store instance that owns the run (set by StartRun)
 	Host          string
 	PID           int

@@ -44,7 +44,7 @@ COMMENT ON COLUMN reaper_runs.finished_at IS 'When the run ended; NULL exactly w
 COMMENT ON COLUMN reaper_runs.mode IS 'live: cancels and deletes; dry_run: only plans.';
 COMMENT ON COLUMN reaper_runs.status IS 'running, or how it ended: succeeded (every selected customer handled), partial, failed, interrupted (stopped, or its process died).';
 COMMENT ON COLUMN reaper_runs.policy IS 'The only policy this run applied; NULL = all policies.';
-COMMENT ON COLUMN reaper_runs.plan_id IS 'For an apply: the reaper_plans row it carried out. For a dry run: the plan it stored. Not a foreign key: a dry run names its plan before storing it.';
+COMMENT ON COLUMN reaper_runs.plan_id IS 'For an apply: the reaper_plans row it carried out; NULL otherwise (a dry run''s plan points back here through reaper_plans.run_id).';
 COMMENT ON COLUMN reaper_runs.instance_id IS 'The tipreaper process (store instance) that owns the run; it holds a session advisory lock on this id while alive, so a running run whose lock is free belongs to a dead process.';
 COMMENT ON COLUMN reaper_runs.host IS 'Host name of the owning process.';
 COMMENT ON COLUMN reaper_runs.pid IS 'Process id of the owning process on host.';

@@ -26,7 +26,7 @@ CREATE TABLE reaper_runs (
     -- interrupted (stopped, or its process died)
     status         TEXT    NOT NULL CHECK (status IN ('running', 'succeeded', 'partial', 'failed', 'interrupted')),
     policy         TEXT,  -- the only policy applied; NULL = all
-    plan_id        TEXT,  -- apply: the plan carried out; dry run: the plan stored (no foreign key: named before stored)
+    plan_id        TEXT,  -- apply: the plan carried out (a dry run's plan points back through reaper_plans.run_id)
     instance_id    TEXT    NOT NULL,  -- the store instance (process) that owns the run
     host           TEXT,  -- host name of the owning process
     pid            INTEGER,  -- process id on host
