@@ -32,6 +32,15 @@ func sandbox() []pcsim.SeedCustomer {
 	}
 }
 
+// newSandbox is a harness on sandbox(), with keep-store protected by a
+// reaper_keep row.
+func newSandbox(t *testing.T, open func(testing.TB) store.Store) *harness {
+	h := newHarness(t, opts{store: open, customers: sandbox(), policies: sandboxPolicy,
+		keep: "  customer_ids: [" + globalKeepID + "]\n"})
+	require.NoError(t, h.store.AddKeep(context.Background(), store.Keep{CustomerID: h.id("keep-store"), Reason: "used by the nightly e2e", AddedBy: "test"}))
+	return h
+}
+
 const sandboxPolicy = `
   - name: ci
     account: tip
@@ -46,9 +55,7 @@ func TestAPassDeletesExactlyTheExpiredUnprotectedCustomers(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
-			h := newHarness(t, opts{store: b.open, customers: sandbox(), policies: sandboxPolicy,
-				keep: "  customer_ids: [" + globalKeepID + "]\n"})
-			require.NoError(t, h.store.AddKeep(context.Background(), store.Keep{CustomerID: h.id("keep-store"), Reason: "used by the nightly e2e", AddedBy: "test"}))
+			h := newSandbox(t, b.open)
 
 			r := h.pass()
 
