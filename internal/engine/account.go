@@ -546,13 +546,7 @@ var _ = pc.StatusCancelled
 // answer to our own DELETE was lost. A deletion is confirmed, never assumed:
 // only a 404 from the customer's own resources (a read) records it deleted.
 func (p *accountPass) confirmGone(ctx context.Context, listed map[string]bool) {
-	lister, ok := p.e.o.Store.(interface {
-		InFlight(ctx context.Context, account string) ([]store.CustomerState, error)
-	})
-	if !ok {
-		return
-	}
-	states, err := lister.InFlight(ctx, p.acct.Name)
+	states, err := p.e.o.Store.InFlight(ctx, p.acct.Name)
 	if err != nil {
 		p.log.Warn("read customers in flight", "error", err)
 		return

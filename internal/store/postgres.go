@@ -448,3 +448,16 @@ func (s *postgresStore) Plan(ctx context.Context, id uuid.UUID) (Plan, error) {
 	}
 	return p, nil
 }
+
+func (s *postgresStore) InFlight(ctx context.Context, account string) ([]CustomerState, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+customerColumns+` FROM reaper_customers
+		WHERE account = $1 AND state IN ('selected', 'cancelling', 'awaiting_cancel', 'deleting') ORDER BY customer_id`, account)
+	if err != nil {
+		return nil, fmt.Errorf("customers in flight of account %s: %w", account, err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (CustomerState, error) { return scanCustomer(r) })
+	if err != nil {
+		return nil, fmt.Errorf("customers in flight of account %s: %w", account, err)
+	}
+	return out, nil
+}

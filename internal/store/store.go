@@ -58,6 +58,9 @@ type Store interface {
 	FindCustomer(ctx context.Context, customerID string) ([]CustomerState, error)
 	// CustomerEvents returns every event of the customer, oldest first.
 	CustomerEvents(ctx context.Context, customerID string) ([]Event, error)
+	// InFlight returns account's customers that a pass left between selected and deleted
+	// (selected, cancelling, awaiting_cancel, deleting), by customer id.
+	InFlight(ctx context.Context, account string) ([]CustomerState, error)
 
 	// AddKeep protects a customer, replacing any protection it had. A zero AddedAt means now.
 	AddKeep(ctx context.Context, k Keep) error

@@ -58,6 +58,7 @@ func Run(t *testing.T, open func(testing.TB) store.Store, opts ...Option) {
 		{"a sighting keeps first_seen and state and moves last_seen", s.sightAgain},
 		{"a sighting belongs to one account", s.sightPerAccount},
 		{"an unknown customer is reported absent", s.customerAbsent},
+		{"customers in flight are those between selected and deleted, per account", s.inFlight},
 		{"keeps are added, replaced, listed and removed", s.keeps},
 		{"a plan round-trips, an unknown plan is not found", s.plans},
 		{"an account lock excludes a second holder until unlocked", s.lockAccount},
@@ -506,6 +507,27 @@ func (s suite) customerAbsent(t *testing.T) {
 	evs, err := st.CustomerEvents(ctx, "nobody")
 	require.NoError(t, err)
 	require.Empty(t, evs)
+}
+
+func (s suite) inFlight(t *testing.T) {
+	st := s.open(t)
+	ctx := t.Context()
+	states := []string{store.StateSeen, store.StateMarked, store.StateSelected, store.StateCancelling,
+		store.StateAwaitingCancel, store.StateDeleting, store.StateDeleted, store.StateFailed, store.StateBlocked}
+	for i, state := range states {
+		cs := store.CustomerState{Account: "contoso", CustomerID: fmt.Sprintf("c-%d", i), State: state, StateAt: at, FirstSeen: at, LastSeen: at}
+		require.NoError(t, st.Transition(ctx, cs))
+	}
+	other := store.CustomerState{Account: "fabrikam", CustomerID: "f-1", State: store.StateDeleting, StateAt: at, FirstSeen: at, LastSeen: at}
+	require.NoError(t, st.Transition(ctx, other))
+
+	got, err := st.InFlight(ctx, "contoso")
+	require.NoError(t, err)
+	var ids []string
+	for _, cs := range got {
+		ids = append(ids, cs.CustomerID+":"+cs.State)
+	}
+	require.Equal(t, []string{"c-2:selected", "c-3:cancelling", "c-4:awaiting_cancel", "c-5:deleting"}, ids)
 }
 
 func (s suite) keeps(t *testing.T) {
