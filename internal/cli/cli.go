@@ -171,7 +171,7 @@ func (e *env) configFlag(fs *flag.FlagSet) *string {
 	if v, ok := e.lookupEnv("REAPER_CONFIG"); ok && v != "" {
 		def = v
 	}
-	return fs.String("config", def, "config `FILE` (default $REAPER_CONFIG, else ./reaper.yaml)")
+	return fs.String("config", def, "config `FILE`; $REAPER_CONFIG when set")
 }
 
 // parse parses args with fs after moving flags in front of positionals, so

@@ -27,7 +27,7 @@ func customerID(s string) (string, error) {
 const dateLayout = "2006-01-02"
 
 func runKeep(ctx context.Context, e *env, args []string) int {
-	const synopsis = "add <customer-id> --reason TEXT [--until YYYY-MM-DD] [--by NAME] | list | rm <customer-id>  [--config FILE]"
+	const synopsis = "add <customer-id> --reason TEXT [--until YYYY-MM-DD] [--by NAME] | list | rm <customer-id>; each takes [--config FILE]"
 	if len(args) == 0 {
 		fmt.Fprintf(e.stderr, "usage: reaper keep %s\n", synopsis)
 		return exitUsage

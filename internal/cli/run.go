@@ -20,7 +20,7 @@ func runDaemon(ctx context.Context, e *env, args []string) int {
 	cfgPath := e.configFlag(fs)
 	logFormat := fs.String("log-format", "text", "log `format` on stderr: text or json")
 	level := &levelFlag{l: slog.LevelInfo}
-	fs.Var(level, "log-level", "log `level`: debug, info, warn, error")
+	fs.Var(level, "log-level", "log `level`: debug, info (default), warn, error")
 	now := fs.Bool("now", false, "also run one pass immediately at start")
 	if _, code, ok := e.parse(fs, args, "[--config FILE] [--now] [--log-format text|json]", 0); !ok {
 		return code

@@ -76,7 +76,7 @@ func printExplanation(w io.Writer, x *engine.Explanation) {
 		line("state", "not in the store yet (no pass has seen it)")
 	}
 	if x.AgeKnown {
-		line("age", "%s (from %s)", formatAge(x.Age), dash(x.AgeSource))
+		line("age", "%s, %s", formatAge(x.Age), dash(x.AgeSource))
 	} else {
 		line("age", "unknown (%s): an unknown age is never expired", dash(x.AgeSource))
 	}
