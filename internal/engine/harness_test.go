@@ -183,12 +183,7 @@ func (h *harness) config() *policy.Config {
     base_url: ${SIM_URL}
     authority: ${SIM_URL}
 limits:
-  poll_interval: 10ms
-  poll_max: 50ms
-  cancel_timeout: 10s
-  drain_timeout: 5s
-  concurrency: 4
-` + h.o.limits + `keep:
+` + limits(h.o.limits) + `keep:
 ` + keep + `policies:` + policies
 	env := map[string]string{"SIM_URL": h.url, "PC_CLIENT_SECRET": clientSecret}
 	cfg, err := policy.Parse("test.yaml", []byte(yaml), func(k string) (string, bool) {
@@ -197,6 +192,22 @@ limits:
 	})
 	require.NoError(h.t, err, "config:\n%s", yaml)
 	return cfg
+}
+
+// defaultLimits keep a pass quick: polls every few milliseconds.
+var defaultLimits = []string{"poll_interval: 10ms", "poll_max: 50ms", "cancel_timeout: 10s", "drain_timeout: 5s", "concurrency: 4"}
+
+// limits is the limits: mapping: the test's lines, then the defaults it
+// does not set.
+func limits(override string) string {
+	out := override
+	for _, d := range defaultLimits {
+		key, _, _ := strings.Cut(d, ":")
+		if !strings.Contains(override, " "+key+":") {
+			out += "  " + d + "\n"
+		}
+	}
+	return out
 }
 
 // add puts a customer in the sandbox and remembers its id by name.
