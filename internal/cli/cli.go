@@ -22,7 +22,7 @@ const (
 	exitUsage   = 2 // bad config or usage
 )
 
-// exitNow ends the process on a second signal; a variable so a test can see it called.
+// exitNow ends the process on a second signal.
 var exitNow = os.Exit
 
 // Main is the reaper command as cmd/reaper runs it: Run, plus signal handling.
@@ -39,22 +39,26 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 
 	done := make(chan struct{})
 	defer close(done)
-	go func() {
-		select {
-		case <-done:
-			return
-		case s := <-sigs:
-			fmt.Fprintf(stderr, "reaper: %s: stopping after in-flight steps; send it again to exit now\n", s)
-			cancel()
-		}
-		select {
-		case <-done:
-		case s := <-sigs:
-			fmt.Fprintf(stderr, "reaper: %s again: exiting now\n", s)
-			exitNow(exitPartial)
-		}
-	}()
+	go handleSignals(sigs, done, cancel, stderr, exitNow)
 	return Run(ctx, args, stdin, stdout, stderr)
+}
+
+// handleSignals turns the first signal into cancel (the graceful stop) and the
+// second into exit(1), until done is closed.
+func handleSignals(sigs <-chan os.Signal, done <-chan struct{}, cancel func(), stderr io.Writer, exit func(int)) {
+	select {
+	case <-done:
+		return
+	case s := <-sigs:
+		fmt.Fprintf(stderr, "reaper: %s: stopping after in-flight steps; send it again to exit now\n", s)
+		cancel()
+	}
+	select {
+	case <-done:
+	case s := <-sigs:
+		fmt.Fprintf(stderr, "reaper: %s again: exiting now\n", s)
+		exit(exitPartial)
+	}
 }
 
 // Run is Main without signal handling: cancelling ctx is the graceful stop.
@@ -130,6 +134,7 @@ func init() {
 		{"why", "<customer-id> [--config FILE]", "explain what reaper knows and would do about a customer", runWhy},
 		{"unblock", "<customer-id> [--config FILE]", "a person resolved a blocked customer: let passes retry it", runUnblock},
 		{"sim", "[--listen ADDR] [--seed FILE] [--latency MIN-MAX] …", "serve the Partner Center simulator", runSim},
+		{"bench", "[--scenario full|small|throttled|throttled-below-cap|fleet|all] [--quick]", "measure a pass against the simulator (see BENCHMARKS.md)", runBench},
 	}
 }
 

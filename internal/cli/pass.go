@@ -42,6 +42,17 @@ func runOnce(ctx context.Context, e *env, args []string) int {
 	if _, code, ok := e.parse(fs, args, "[--config FILE] [--dry-run] [--policy NAME] [--json]", 0); !ok {
 		return code
 	}
+	if *only != "" {
+		// Checked here, not left to the engine, so a typo is a usage error (2), not a failed pass (1).
+		cfg, ok := e.loadConfig(*pf.config)
+		if !ok {
+			return exitUsage
+		}
+		if _, found := cfg.Policy(*only); !found {
+			fmt.Fprintf(e.stderr, "reaper once: --policy %q: no such policy in %s\n", *only, *pf.config)
+			return exitUsage
+		}
+	}
 	return e.pass(ctx, pf, func(o engine.Options) engine.Options {
 		o.DryRun = *dryRun
 		o.Policy = *only

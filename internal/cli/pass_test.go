@@ -65,6 +65,15 @@ func TestOnceLiveDeletesTheExpiredOnes(t *testing.T) {
 	require.Zero(t, sb.sim.Stats().Mutations[idYoung].Deletes)
 }
 
+func TestOnceRejectsAnUnknownPolicyAsUsage(t *testing.T) {
+	sb := newSandbox(t, testSeed(time.Now(), false))
+	path := writeConfig(t, sb, "")
+	r := reaper(t, "once", "--policy", "ci-leftover", "--config", path)
+	require.Equal(t, 2, r.code, r)
+	require.Contains(t, r.stderr, `no such policy`)
+	require.Zero(t, sb.sim.Stats().MutatingCalls)
+}
+
 func TestOnceJSONPrintsTheReport(t *testing.T) {
 	sb := newSandbox(t, testSeed(time.Now(), false))
 	path := writeConfig(t, sb, "")
@@ -111,6 +120,10 @@ func TestWhyNamesTheProtection(t *testing.T) {
 	r = reaper(t, "why", idOutside, "--config", path)
 	require.Equal(t, 0, r.code, r)
 	require.Contains(t, r.stdout, "no policy selects it")
+
+	r = reaper(t, "why", "99999999-9999-4999-8999-999999999999", "--config", path)
+	require.Equal(t, 0, r.code, r)
+	require.Contains(t, r.stdout, "found      no")
 }
 
 func TestUnblockResumesOnlyABlockedCustomer(t *testing.T) {

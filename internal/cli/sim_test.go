@@ -67,3 +67,39 @@ func TestMainStopsTheDaemonOnSIGINT(t *testing.T) {
 	require.Equal(t, 0, <-done, stderr.String())
 	require.Contains(t, stderr.String(), "stopping after in-flight steps")
 }
+
+func TestASecondSignalExitsAtOnce(t *testing.T) {
+	tests := []struct {
+		name    string
+		signals int
+		exit    []int
+	}{
+		{"one signal cancels the context and does not exit", 1, nil},
+		{"a second signal exits 1 without waiting", 2, []int{1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sigs := make(chan os.Signal, 2)
+			done := make(chan struct{})
+			cancelled := make(chan struct{})
+			exited := make(chan int, 1)
+			var stderr syncBuffer
+			finished := make(chan struct{})
+			go func() {
+				defer close(finished)
+				handleSignals(sigs, done, func() { close(cancelled) }, &stderr, func(code int) { exited <- code })
+			}()
+			for range tt.signals {
+				sigs <- syscall.SIGTERM
+			}
+			<-cancelled
+			if tt.exit != nil {
+				require.Equal(t, tt.exit[0], <-exited)
+			}
+			close(done)
+			<-finished
+			require.Len(t, exited, 0)
+			require.Contains(t, stderr.String(), "stopping after in-flight steps")
+		})
+	}
+}

@@ -1,0 +1,46 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/tipreaper/tipreaper/internal/bench"
+)
+
+// runBench is `reaper bench`: the scenarios of internal/bench against the
+// in-process simulator, one table of results on stdout, progress on stderr.
+func runBench(ctx context.Context, e *env, args []string) int {
+	fs := e.newFlagSet("bench")
+	name := fs.String("scenario", "all", "`scenario`: "+strings.Join(bench.Names(), ", "))
+	quick := fs.Bool("quick", false, "scale every scenario down to run in seconds (a smoke test, not a measurement)")
+	const synopsis = "[--scenario full|small|throttled|throttled-below-cap|fleet|all] [--quick]"
+	if _, code, ok := e.parse(fs, args, synopsis, 0); !ok {
+		return code
+	}
+	scenarios, err := bench.Lookup(*name, *quick)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "reaper bench: %v\n", err)
+		return exitUsage
+	}
+	var results []bench.Result
+	for _, s := range scenarios {
+		fmt.Fprintf(e.stderr, "%s: %s\n", s.Name, s.Description)
+		rs, err := bench.Run(ctx, s, e.stderr)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "reaper bench: %v\n", err)
+			if len(results) > 0 {
+				bench.WriteTable(e.stdout, results)
+			}
+			return exitPartial
+		}
+		results = append(results, rs...)
+	}
+	bench.WriteTable(e.stdout, results)
+	for _, r := range results {
+		if len(r.Problems) > 0 {
+			return exitPartial
+		}
+	}
+	return exitOK
+}
