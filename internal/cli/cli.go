@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,9 +20,6 @@ const (
 	exitPartial = 1 // a customer failed or is blocked, a guard stopped the pass, or it was interrupted
 	exitUsage   = 2 // bad config or usage
 )
-
-// exitNow ends the process on a second signal.
-var exitNow = os.Exit
 
 // Main is the reaper command as cmd/reaper runs it: Run, plus signal handling.
 // The first SIGINT or SIGTERM cancels the context the command runs with (a pass
@@ -39,7 +35,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 
 	done := make(chan struct{})
 	defer close(done)
-	go handleSignals(sigs, done, cancel, stderr, exitNow)
+	go handleSignals(sigs, done, cancel, stderr, os.Exit)
 	return Run(ctx, args, stdin, stdout, stderr)
 }
 
@@ -265,14 +261,4 @@ func (e *env) currentUser() string {
 		}
 	}
 	return "unknown"
-}
-
-// sortedKeys is a small helper for stable output of maps.
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
