@@ -101,6 +101,7 @@ func (e *env) pass(ctx context.Context, pf passFlags, opts func(engine.Options) 
 	out := newReportPrinter(e.stdout, *pf.config)
 	if !*pf.json {
 		o.OnEvent = out.event
+		o.OnPlan = out.plan
 	}
 	rep, err := do(ctx, engine.New(o))
 	if err != nil && rep == nil {
@@ -132,66 +133,33 @@ func writeJSON(w io.Writer, v any) error {
 }
 
 // reportPrinter prints a pass for people: each account's plan as a table
-// before its first Partner Center call, a progress line per audit row while
-// it works, then every customer with its outcome and the summary.
-//
-// The engine reports the plan as audit rows (plan, skip, mark) written before
-// any work on the account, so the printer holds those rows back until the
-// account's first work row and prints them as one table.
+// before its first Partner Center change, a progress line per audit row while
+// it works, then every customer with its outcome and the summary. The engine
+// calls it from its workers.
 type reportPrinter struct {
 	w          io.Writer
 	configPath string
-
-	mu      sync.Mutex
-	planned map[string][]store.Event // account → plan rows not printed yet
-	working map[string]bool          // account → its plan table is out
+	mu         sync.Mutex
 }
 
 func newReportPrinter(w io.Writer, configPath string) *reportPrinter {
-	return &reportPrinter{w: w, configPath: configPath, planned: map[string][]store.Event{}, working: map[string]bool{}}
+	return &reportPrinter{w: w, configPath: configPath}
 }
 
-// planningActions are the audit actions a pass writes while it plans.
-var planningActions = map[string]bool{store.ActionPlan: true, store.ActionSkip: true, store.ActionMark: true}
+// plan prints one account's plan.
+func (p *reportPrinter) plan(account string, items []engine.Item) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, "plan of account %s:\n", account)
+	p.table(items, false)
+	fmt.Fprintln(p.w)
+}
 
-// event prints one audit row. The engine calls it from its workers.
+// event prints one audit row.
 func (p *reportPrinter) event(ev store.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if planningActions[ev.Action] && !p.working[ev.Account] {
-		p.planned[ev.Account] = append(p.planned[ev.Account], ev)
-		return
-	}
-	if !p.working[ev.Account] {
-		p.working[ev.Account] = true
-		p.planTable(ev.Account, p.planned[ev.Account])
-		delete(p.planned, ev.Account)
-	}
 	io.WriteString(p.w, progressLine(ev))
-}
-
-// planTable prints the plan rows of one account.
-func (p *reportPrinter) planTable(account string, evs []store.Event) {
-	if len(evs) == 0 {
-		return
-	}
-	var b strings.Builder
-	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ACCOUNT\tCUSTOMER\tDOMAIN\tPOLICY\tACTION\tREASON")
-	for _, ev := range evs {
-		action, reason := ev.Action, ev.Detail
-		if ev.Action == store.ActionPlan {
-			// A plan row's detail is "<action>: <decision>".
-			if a, r, ok := strings.Cut(ev.Detail, ": "); ok {
-				action, reason = a, r
-			}
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", ev.Account, ev.CustomerID, dash(ev.Domain), dash(ev.Policy),
-			action, oneLine(reason))
-	}
-	tw.Flush()
-	fmt.Fprintf(&b, "\n")
-	io.WriteString(p.w, "plan of account "+account+":\n"+b.String())
 }
 
 // progressLine is one audit row as one short line: time, customer, step, outcome, order.
@@ -221,32 +189,42 @@ func progressLine(ev store.Event) string {
 	return strings.TrimRight(b.String(), " ") + "\n"
 }
 
-// report prints the plan table and the summary of a finished pass.
+// report prints every customer with its outcome and the summary of a finished pass.
 func (p *reportPrinter) report(r *engine.Report) {
 	p.mu.Lock()
-	// An account that never started work has its plan in the table below.
-	clear(p.planned)
-	p.mu.Unlock()
+	defer p.mu.Unlock()
 	fmt.Fprintln(p.w)
-	p.table(r.Items)
+	p.table(r.Items, true)
 	fmt.Fprintln(p.w)
 	p.summary(r)
 }
 
-func (p *reportPrinter) table(items []engine.Item) {
+// table prints items; with outcomes once the pass has run.
+func (p *reportPrinter) table(items []engine.Item, outcomes bool) {
 	if len(items) == 0 {
 		fmt.Fprintln(p.w, "no customer is selected by any policy")
 		return
 	}
 	tw := tabwriter.NewWriter(p.w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ACCOUNT\tCUSTOMER\tDOMAIN\tPOLICY\tAGE\tACTION\tOUTCOME\tREASON")
+	if outcomes {
+		fmt.Fprintln(tw, "ACCOUNT\tCUSTOMER\tDOMAIN\tPOLICY\tAGE\tACTION\tOUTCOME\tREASON")
+	} else {
+		fmt.Fprintln(tw, "ACCOUNT\tCUSTOMER\tDOMAIN\tPOLICY\tAGE\tACTION\tREASON")
+	}
 	for _, it := range items {
 		reason := it.Reason
 		if it.Error != "" {
 			reason = it.Error
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", it.Account, it.CustomerID, it.Domain, dash(it.Policy),
-			formatAge(it.Age), it.Action, dash(it.Outcome), oneLine(reason))
+		if !it.DeleteAt.IsZero() {
+			reason += "; deletes after " + it.DeleteAt.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t", it.Account, it.CustomerID, it.Domain, dash(it.Policy),
+			formatAge(it.Age), it.Action)
+		if outcomes {
+			fmt.Fprintf(tw, "%s\t", dash(it.Outcome))
+		}
+		fmt.Fprintf(tw, "%s\n", oneLine(reason))
 	}
 	tw.Flush()
 }

@@ -53,7 +53,7 @@ func TestOnceLiveDeletesTheExpiredOnes(t *testing.T) {
 	planAt := strings.Index(r.stdout, "plan of account tip:")
 	require.GreaterOrEqual(t, planAt, 0, r)
 	require.Less(t, planAt, strings.Index(r.stdout, "cancel_order"), r)
-	require.Regexp(t, `(?s)ACCOUNT\s+CUSTOMER\s+DOMAIN\s+POLICY\s+ACTION\s+REASON\n.*tip\s+`+idOld1+`\s+\S+\s+ci-leftovers\s+delete\s`,
+	require.Regexp(t, `(?s)ACCOUNT\s+CUSTOMER\s+DOMAIN\s+POLICY\s+AGE\s+ACTION\s+REASON\n.*tip\s+`+idOld1+`\s+\S+\s+ci-leftovers\s+10d\s+delete\s`,
 		r.stdout[planAt:])
 	// Progress lines name the customer, the step and its outcome as they happen.
 	require.Regexp(t, `ci-0a1b2c3d\.onmicrosoft\.com\s+cancel_order\s+ok\s+order a0000000-0000-4000-8000-000000000001`, r.stdout)

@@ -84,6 +84,12 @@ func (p *accountPass) run(ctx context.Context) {
 	if !ok {
 		return
 	}
+	if p.e.o.OnPlan != nil {
+		p.mu.Lock()
+		plan := slices.Clone(p.items)
+		p.mu.Unlock()
+		p.e.o.OnPlan(p.acct.Name, plan)
+	}
 	p.reapAll(ctx, cands)
 }
 

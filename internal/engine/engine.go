@@ -39,7 +39,10 @@ type Options struct {
 	Policy  string // only this policy ("" = all)
 	Logger  *slog.Logger
 	OnEvent func(store.Event) // every audit row, as it is written
-	Now     func() time.Time
+	// OnPlan receives each account's plan once it is decided, before the
+	// account's first mutating call. It may be called from several goroutines.
+	OnPlan func(account string, plan []Item)
+	Now    func() time.Time
 }
 
 // Engine runs passes. It is safe to call Pass from one goroutine at a time;
