@@ -1,0 +1,275 @@
+package crashtest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+const (
+	shortTrials = 50
+	maxKills    = 6 // kills per trial, at most
+	// finalPassTimeout bounds the uninterrupted pass that must finish.
+	finalPassTimeout = 60 * time.Second
+)
+
+// totals sum what the trials did, for the log line at the end.
+type totals struct {
+	trials, landed, resumes, reusedIntents atomic.Int64
+}
+
+func TestCrash(t *testing.T) {
+	trials, seeds := trialPlan(t)
+	d := calibrate(t)
+	t.Logf("an uninterrupted pass takes %s: kills land in [0, %s)", d.Round(time.Millisecond), d.Round(time.Millisecond))
+
+	var sum totals
+	t.Cleanup(func() {
+		t.Logf("%d trials: %d passes killed, %d resumes, %d unanswered intents repeated",
+			sum.trials.Load(), sum.landed.Load(), sum.resumes.Load(), sum.reusedIntents.Load())
+	})
+	for i := range trials {
+		seed := seeds(i)
+		pg := i%5 == 4
+		if s := os.Getenv("CRASH_STORE"); s != "" {
+			pg = s == "postgres"
+		}
+		name := fmt.Sprintf("trial %d seed %d sqlite", i, seed)
+		if pg {
+			name = fmt.Sprintf("trial %d seed %d postgres", i, seed)
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			runTrial(t, seed, pg, d, &sum)
+		})
+	}
+}
+
+// trialPlan returns how many trials to run and each one's seed: CRASH_SEED
+// replays one trial, CRASH_TRIALS sets the count (default 50, also -short).
+func trialPlan(t *testing.T) (int, func(int) int64) {
+	if s := os.Getenv("CRASH_SEED"); s != "" {
+		seed, err := strconv.ParseInt(s, 10, 64)
+		require.NoError(t, err, "CRASH_SEED")
+		return 1, func(int) int64 { return seed }
+	}
+	n := shortTrials
+	if s := os.Getenv("CRASH_TRIALS"); s != "" && !testing.Short() {
+		var err error
+		n, err = strconv.Atoi(s)
+		require.NoError(t, err, "CRASH_TRIALS")
+	}
+	base := time.Now().UnixNano() % 1_000_000_000
+	return n, func(i int) int64 { return base + int64(i) }
+}
+
+// calibrate measures an uninterrupted pass on a sandbox like the trials',
+// so the kills spread over a whole pass on this machine, however fast it is.
+// It runs as many passes at once as trials will, for the same contention.
+func calibrate(t *testing.T) time.Duration {
+	t.Helper()
+	trials := make([]*trial, max(1, parallelism()))
+	for i := range trials {
+		trials[i] = newTrial(t, int64(i), false)
+	}
+	results := make([]passResult, len(trials))
+	var wg sync.WaitGroup
+	for i, tr := range trials {
+		wg.Go(func() { results[i] = tr.run(t.Context(), -1) })
+	}
+	wg.Wait()
+	var sum time.Duration
+	for _, r := range results {
+		require.Contains(t, []int{0, 1}, r.exitCode, "calibration pass\n%s", r.output)
+		sum += r.took
+	}
+	return sum / time.Duration(len(results))
+}
+
+func parallelism() int {
+	if f := flag.Lookup("test.parallel"); f != nil {
+		if n, err := strconv.Atoi(f.Value.String()); err == nil {
+			return n
+		}
+	}
+	return 1
+}
+
+// runTrial is one trial: kill up to maxKills passes at random instants, let
+// one finish, then check everything.
+func runTrial(t *testing.T, seed int64, pg bool, d time.Duration, sum *totals) {
+	store := "sqlite"
+	if pg {
+		store = "postgres"
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("replay this trial: CRASH_SEED=%d CRASH_STORE=%s go test ./internal/crashtest -run TestCrash -v", seed, store)
+		}
+	})
+	tr := newTrial(t, seed, pg)
+	rng := rand.New(rand.NewPCG(uint64(seed), 0xc4a5)) //nolint:gosec // test randomness, replayable by seed
+
+	kills := 1 + rng.IntN(maxKills)
+	landed := 0
+	for k := range kills {
+		delay := time.Duration(rng.Int64N(int64(d)))
+		r := tr.run(t.Context(), delay)
+		if !r.killed {
+			t.Logf("start %d: finished (exit %d) before the kill at %s", k+1, r.exitCode, delay.Round(time.Millisecond))
+			require.Contains(t, []int{0, 1}, r.exitCode, "a pass that was not killed exits 0 or 1\n%s", r.output)
+			break
+		}
+		landed++
+		t.Logf("start %d: killed after %s", k+1, delay.Round(time.Millisecond))
+	}
+	sum.landed.Add(int64(landed))
+	sum.trials.Add(1)
+
+	ctx, cancel := context.WithTimeout(t.Context(), finalPassTimeout)
+	defer cancel()
+	final := tr.run(ctx, -1)
+	require.False(t, final.killed, "the final pass must finish within %s\n%s", finalPassTimeout, final.output)
+	require.Contains(t, []int{0, 1}, final.exitCode, "the final pass exits 0 or 1\n%s", final.output)
+
+	st := readStore(t, tr.db)
+	c := check(tr.sb, st)
+	sum.resumes.Add(int64(c.resumes))
+	sum.reusedIntents.Add(int64(c.reused))
+	t.Logf("%d kills landed; %d resumes, %d unanswered intents repeated; final pass exit %d",
+		landed, c.resumes, c.reused, final.exitCode)
+	require.Empty(t, c.problems, "violations after %d kills:\n%s\n--- final pass output\n%s",
+		landed, strings.Join(c.problems, "\n"), final.output)
+}
+
+// trial is one sandbox, one store and the config that joins them.
+type trial struct {
+	sb     *sandbox
+	store  *trialStore
+	config string
+	db     dbHandle
+}
+
+func newTrial(t *testing.T, seed int64, pg bool) *trial {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(uint64(seed), 0x5eed)) //nolint:gosec // test randomness, replayable by seed
+	tr := &trial{sb: newSandbox(t, rng)}
+	dir := t.TempDir()
+	if pg {
+		tr.store = newPostgresStore(t)
+	} else {
+		tr.store = &trialStore{stateDir: filepath.Join(dir, "state")}
+	}
+	tr.config = filepath.Join(dir, "reaper.yaml")
+	require.NoError(t, os.WriteFile(tr.config, []byte(tr.configText(seed)), 0o600))
+	tr.db = tr.store.open(t)
+	return tr
+}
+
+// configText is the trial's config: one account on the sandbox, one policy
+// selecting ci-* domains older than 72h, protections by company name and id.
+func (tr *trial) configText(seed int64) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "state_dir: %s\n", tr.store.stateDir)
+	if tr.store.url != "" {
+		fmt.Fprintf(&b, "database:\n  url: '%s'\n", tr.store.url)
+	}
+	// The account name is unique per trial: Postgres advisory locks are per
+	// database, and trials share one.
+	fmt.Fprintf(&b, `accounts:
+  - name: tip-%d
+    partner_tenant_id: %s
+    client_id: %s
+    client_secret: ${%s}
+    base_url: %s
+    authority: %s
+limits:
+  concurrency: 6
+  requests_per_minute: 6000
+  poll_interval: 15ms
+  poll_max: 60ms
+  cancel_timeout: 20s
+keep:
+  customer_ids: [%s]
+policies:
+  - name: ci-leftovers
+    account: tip-%d
+    select:
+      domain: '^ci-[0-9a-f]{8}\.onmicrosoft\.com$'
+    older_than: 72h
+    keep:
+      company_names: ['^CI golden']
+`, seed, partnerTenant, clientID, secretEnv, tr.sb.url, tr.sb.url, strings.Join(tr.sb.keepIDs, ", "), seed)
+	return b.String()
+}
+
+// passResult is how one reaper process ended.
+type passResult struct {
+	killed   bool // SIGKILL ended it
+	exitCode int
+	took     time.Duration
+	output   string
+}
+
+// run starts `reaper once` and SIGKILLs it after killAfter (never when
+// negative; then ctx's end kills it). It returns when the process is gone,
+// and for Postgres only once its sessions are gone too, as they would be
+// before a restarted node's next pass, so that the next pass finds the
+// account lock and the dead run's instance lock free.
+func (tr *trial) run(ctx context.Context, killAfter time.Duration) passResult {
+	var out bytes.Buffer
+	cmd := exec.Command(reaperBin, "once", "--config", tr.config, "--log-level", "info")
+	cmd.Env = append(os.Environ(), secretEnv+"="+clientSecret)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return passResult{exitCode: -1, output: err.Error()}
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var timeout <-chan time.Time
+	if killAfter >= 0 {
+		timer := time.NewTimer(killAfter)
+		defer timer.Stop()
+		timeout = timer.C
+	}
+	var err error
+	select {
+	case err = <-done:
+	case <-timeout:
+		_ = cmd.Process.Kill()
+		err = <-done
+	case <-ctx.Done():
+		_ = cmd.Process.Kill()
+		err = <-done
+	}
+	r := passResult{took: time.Since(start), output: out.String(), exitCode: cmd.ProcessState.ExitCode()}
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
+		r.killed = true
+	}
+	var exitErr *exec.ExitError
+	if err != nil && !errors.As(err, &exitErr) {
+		r.output += "\nwait: " + err.Error()
+	}
+	if tr.store.appName != "" {
+		if err := tr.store.awaitSessionsGone(ctx); err != nil {
+			r.output += "\n" + err.Error()
+		}
+	}
+	return r
+}

@@ -1,0 +1,44 @@
+// Package crashtest holds the crash test of tipreaper's write-ahead state
+// machine: it kills real `reaper once` processes with SIGKILL at random
+// instants of a live pass and checks, after a final uninterrupted pass, that
+// nothing was done that a crash must never cause. The package has no code of
+// its own besides this comment; everything is in its tests.
+//
+// One trial:
+//
+//	fresh pcsim (httptest, 127.0.0.1) ◄── recorder: every PATCH/DELETE with the
+//	  15–25 customers: expired,             order status it met on arrival
+//	  protected, too young, outside,
+//	  one with an order > 60 days old
+//	fresh store: SQLite in a temp dir (every 5th trial: a Postgres schema)
+//	config file: tiny poll_interval/poll_max
+//
+//	repeat up to K times:  start `reaper once` ── sleep rand[0, D) ── SIGKILL
+//	then:                  `reaper once` to the end
+//
+//	check, from the simulator's request log and the store's tables (plain SQL):
+//	  1. no PATCH or DELETE reached a customer outside the selection
+//	  2. every selected customer ends deleted (and is gone), or blocked
+//	     (the old-order one: zero PATCH, zero DELETE), or failed with a fail row
+//	  3. no PATCH under a new MS-RequestId met an order already cancelled (or
+//	     already cancelling); no DELETE met an order not cancelled
+//	  4. each customer's audit trail has no gap: every intent is answered by its
+//	     result or by a resume row, a resumed step reuses the intent's
+//	     MS-RequestId, and the deletion's ok row names a DELETE the simulator got
+//	  5. no reaper_runs row is left running
+//
+// D is the duration of an uninterrupted pass, measured before the trials.
+// TestMain builds cmd/reaper once, without -race, so the processes stay fast.
+//
+// Short form (CI, the default and -short): 50 trials.
+// Long form, 500 trials:
+//
+//	CRASH_TRIALS=500 go test ./internal/crashtest -run TestCrash -v
+//
+// Each trial logs its seed. A failing trial prints the command that replays
+// it (CRASH_SEED=… CRASH_STORE=…); the seed fixes the sandbox, the failure
+// rate and the kill delays, though not the exact instruction the kernel
+// stopped the process at. Postgres trials use TEST_DATABASE_URL (default
+// postgres://postgres@127.0.0.1:5432/postgres) and are skipped when it cannot
+// be reached, unless CI is set.
+package crashtest
