@@ -56,7 +56,7 @@ func TestADryRunChangesNothingAndStoresThePlan(t *testing.T) {
 			var planned []string
 			for _, it := range plan.Items {
 				require.Equal(t, engine.ActionDelete, it.Action)
-				require.Equal(t, account, it.Account)
+				require.Equal(t, h.account, it.Account)
 				planned = append(planned, nameOf(it.Domain))
 				if nameOf(it.Domain) == "old-a" {
 					require.Len(t, it.Orders, 2, "the plan names the orders it would cancel")

@@ -17,7 +17,7 @@ import (
 	"github.com/tipreaper/tipreaper/internal/store"
 )
 
-// requireStopped checks that the pass stopped the account before any
+// requireStopped checks that the pass stopped the h.account before any
 // mutating call and recorded why, naming want.
 func requireStopped(t *testing.T, h *harness, r *engine.Report, want string) {
 	t.Helper()
@@ -33,7 +33,7 @@ func requireStopped(t *testing.T, h *harness, r *engine.Report, want string) {
 	guards := h.emitted(store.ActionGuard)
 	require.Len(t, guards, 1, "one guard row for the stopped account")
 	require.Equal(t, store.OutcomeError, guards[0].Outcome)
-	require.Equal(t, account, guards[0].Account)
+	require.Equal(t, h.account, guards[0].Account)
 	require.Equal(t, r.RunID, guards[0].RunID)
 	require.Contains(t, guards[0].Error, want)
 
@@ -158,7 +158,7 @@ func TestAnAccountLockedByAnotherTipreaperIsLeftAlone(t *testing.T) {
 			if tc.postgres {
 				holder = backends[1].open(t) // another Store instance on the same schema
 			}
-			unlock, ok, err := holder.LockAccount(context.Background(), account)
+			unlock, ok, err := holder.LockAccount(context.Background(), h.account)
 			require.NoError(t, err)
 			require.True(t, ok)
 

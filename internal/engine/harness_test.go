@@ -3,6 +3,7 @@ package engine_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,7 +34,6 @@ const (
 	// clientSecret is distinctive, and survives URL and JSON encoding
 	// unchanged, so a leak shows up as this exact string.
 	clientSecret = "tipReaperSecret7Qx9Zk2Lm"
-	account      = "tip"
 	day          = 24 * time.Hour
 )
 
@@ -66,7 +67,7 @@ func (c *clock) Advance(d time.Duration) {
 	c.offset += d
 }
 
-// opts shape a harness. The zero value is one account "tip" whose policy
+// opts shape a harness. The zero value is one account "tip-N" whose policy
 // "ci" selects domains ^ci- older than 72h, on SQLite.
 type opts struct {
 	sim       pcsim.Config // PartnerTenantID and CancelDelay are defaulted
@@ -87,7 +88,7 @@ type opts struct {
 
 const ciPolicy = `
   - name: ci
-    account: tip
+    account: ${ACCOUNT}
     select:
       domain: '^ci-'
     older_than: 72h
@@ -96,25 +97,28 @@ const ciPolicy = `
 // harness is one simulated sandbox, one store and the config that points
 // an engine at them.
 type harness struct {
-	t     testing.TB
-	o     opts
-	sim   *pcsim.Server
-	url   string
-	hc    *http.Client
-	clock *clock
-	store store.Store
-	cfg   *policy.Config
-	ids   map[string]string // customer name (domain without ci-/onmicrosoft) → id
-	logs  *syncBuffer
-	log   *slog.Logger
+	t       testing.TB
+	o       opts
+	account string // unique: Postgres advisory locks span the schemas of parallel tests
+	sim     *pcsim.Server
+	url     string
+	hc      *http.Client
+	clock   *clock
+	store   store.Store
+	cfg     *policy.Config
+	ids     map[string]string // customer name (domain without ci-/onmicrosoft) → id
+	logs    *syncBuffer
+	log     *slog.Logger
 
 	mu     sync.Mutex
 	events []store.Event // every audit row the engines wrote, via OnEvent
 }
 
+var harnesses atomic.Int64
+
 func newHarness(t testing.TB, o opts) *harness {
 	t.Helper()
-	h := &harness{t: t, o: o, clock: &clock{}, ids: map[string]string{}, logs: &syncBuffer{}}
+	h := &harness{t: t, o: o, account: fmt.Sprintf("tip-%d", harnesses.Add(1)), clock: &clock{}, ids: map[string]string{}, logs: &syncBuffer{}}
 	h.log = slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
 	sc := o.sim
@@ -176,7 +180,7 @@ func (h *harness) config() *policy.Config {
 		keep = "  customer_ids: []\n"
 	}
 	yaml := `accounts:
-  - name: tip
+  - name: ${ACCOUNT}
     partner_tenant_id: ` + partnerTenant + `
     client_id: ` + clientID + `
     client_secret: ${PC_CLIENT_SECRET}
@@ -185,7 +189,7 @@ func (h *harness) config() *policy.Config {
 limits:
 ` + limits(h.o.limits) + `keep:
 ` + keep + `policies:` + policies
-	env := map[string]string{"SIM_URL": h.url, "PC_CLIENT_SECRET": clientSecret}
+	env := map[string]string{"SIM_URL": h.url, "PC_CLIENT_SECRET": clientSecret, "ACCOUNT": h.account}
 	cfg, err := policy.Parse("test.yaml", []byte(yaml), func(k string) (string, bool) {
 		v, ok := env[k]
 		return v, ok
@@ -302,7 +306,7 @@ func (h *harness) mutations(name string) pcsim.Mutations { return h.sim.Mutation
 // state is the customer's row in the store.
 func (h *harness) state(name string) store.CustomerState {
 	h.t.Helper()
-	st, ok, err := h.store.Customer(context.Background(), account, h.id(name))
+	st, ok, err := h.store.Customer(context.Background(), h.account, h.id(name))
 	require.NoError(h.t, err)
 	require.True(h.t, ok, "the store has no row for customer %s", name)
 	return st

@@ -45,7 +45,7 @@ func newSandbox(t *testing.T, open func(testing.TB) store.Store) *harness {
 
 const sandboxPolicy = `
   - name: ci
-    account: tip
+    account: ${ACCOUNT}
     select:
       domain: '^ci-'
     older_than: 72h
@@ -99,7 +99,7 @@ func TestAPassDeletesExactlyTheExpiredUnprotectedCustomers(t *testing.T) {
 				require.True(t, found, "%s has no delete intent row", name)
 				require.Equal(t, ok.MSRequestID, intent.MSRequestID)
 				require.Equal(t, r.RunID, ok.RunID)
-				require.Equal(t, account, ok.Account)
+				require.Equal(t, h.account, ok.Account)
 				require.Equal(t, "ci", ok.Policy)
 			}
 
@@ -336,9 +336,9 @@ func TestACustomerRecordedDeletedThatIsListedAgainIsFlaggedNotTouched(t *testing
 			}})
 			deletedAt := h.clock.Now().Add(-day)
 			require.NoError(t, h.store.Transition(context.Background(), store.CustomerState{
-				Account: account, CustomerID: h.id("back"), Domain: "ci-back.onmicrosoft.com", State: store.StateDeleted,
+				Account: h.account, CustomerID: h.id("back"), Domain: "ci-back.onmicrosoft.com", State: store.StateDeleted,
 				Policy: "ci", FirstSeen: deletedAt.Add(-9 * day), StateAt: deletedAt, DeletedAt: deletedAt,
-			}, store.Event{At: deletedAt, Account: account, CustomerID: h.id("back"), Action: store.ActionDelete,
+			}, store.Event{At: deletedAt, Account: h.account, CustomerID: h.id("back"), Action: store.ActionDelete,
 				Outcome: store.OutcomeOK, HTTPStatus: http.StatusNoContent, MSRequestID: "5d3c3c1e-7c55-4a38-9a43-0d1f3f6c2b11"}))
 
 			r := h.pass()

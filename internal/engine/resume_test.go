@@ -1,0 +1,192 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tipreaper/tipreaper/internal/engine"
+	"github.com/tipreaper/tipreaper/internal/pcsim"
+	"github.com/tipreaper/tipreaper/internal/store"
+)
+
+func TestAPassResumesACrashedStepWithItsRecordedRequestID(t *testing.T) {
+	const (
+		correlation = "0b6f8a34-2d1e-4c55-9f0a-6e7d8c9b0a12"
+		crashedRID  = "7e1d2c3b-4a59-4687-9b8c-d0e1f2a3b4c5"
+	)
+	for _, b := range backends {
+		for _, tc := range []struct {
+			name string
+			// orders of the customer; the crash happened on the first.
+			orders []pcsim.SeedOrder
+			state  string
+			intent store.Event
+			// wantMethod and wantPath are the request that must carry the
+			// crashed step's MS-RequestId.
+			wantMethod, wantPath string
+		}{
+			{
+				name:       "after the delete intent",
+				orders:     []pcsim.SeedOrder{{ID: "o1", Type: pcsim.TypeSoftware, Status: pcsim.StatusCancelled}},
+				state:      store.StateDeleting,
+				intent:     store.Event{Action: store.ActionDelete, Outcome: store.OutcomeIntent, MSRequestID: crashedRID},
+				wantMethod: http.MethodDelete, wantPath: "",
+			},
+			{
+				name:       "after a cancel intent",
+				orders:     []pcsim.SeedOrder{{ID: "o1", Type: pcsim.TypeSoftware}, {ID: "o2", Type: pcsim.TypeReservedInstance}},
+				state:      store.StateCancelling,
+				intent:     store.Event{Action: store.ActionCancelOrder, OrderID: "o1", Outcome: store.OutcomeIntent, MSRequestID: crashedRID},
+				wantMethod: http.MethodPatch, wantPath: "/orders/o1",
+			},
+		} {
+			t.Run(b.name+" "+tc.name, func(t *testing.T) {
+				t.Parallel()
+				h := newHarness(t, opts{store: b.open, customers: []pcsim.SeedCustomer{ci("crashed", 10*day, tc.orders...)}})
+				id := h.id("crashed")
+				crashAt := h.clock.Now().Add(-time.Minute)
+				// What a pass killed right after writing the intent leaves.
+				intent := tc.intent
+				intent.At, intent.Account, intent.CustomerID, intent.Policy, intent.MSCorrelationID = crashAt, h.account, id, "ci", correlation
+				require.NoError(t, h.store.Transition(context.Background(), store.CustomerState{
+					Account: h.account, CustomerID: id, Domain: "ci-crashed.onmicrosoft.com", CompanyName: "CI crashed",
+					FirstSeen: crashAt.Add(-time.Hour), LastSeen: crashAt, State: tc.state, Policy: "ci", StateAt: crashAt,
+					CorrelationID: correlation, PendingAction: intent.Action, PendingOrderID: intent.OrderID, PendingRequestID: crashedRID,
+				}, intent))
+
+				r := h.pass()
+
+				require.Equal(t, []string{"crashed"}, h.gone(), "%+v\n%+v", r.Items, h.customerEvents("crashed"))
+				require.Equal(t, engine.OutcomeDeleted, item(t, r, id).Outcome)
+				path := "/v1/customers/" + id + tc.wantPath
+				reqs := h.requests(tc.wantMethod, path)
+				require.Len(t, reqs, 1)
+				require.Equal(t, crashedRID, reqs[0].RequestID, "the resumed step is not the crashed request")
+				require.Equal(t, correlation, reqs[0].CorrelationID, "the resumed customer lost its correlation id")
+				for _, req := range h.sim.Requests() {
+					if (req.Method == http.MethodPatch || req.Method == http.MethodDelete) && req.Path != path {
+						require.NotEqual(t, crashedRID, req.RequestID, "%s %s reused the crashed step's request id", req.Method, req.Path)
+					}
+				}
+
+				evs := h.customerEvents("crashed")
+				resume, found := find(evs, store.ActionResume, store.OutcomeOK)
+				require.True(t, found, "no resume row")
+				require.Contains(t, resume.Detail, crashedRID)
+				result := store.ActionDelete
+				if tc.intent.Action == store.ActionCancelOrder {
+					result = store.ActionCancelOrder
+				}
+				require.True(t, containsRequest(evs, result, store.OutcomeOK, crashedRID), "the resumed step's result row lacks its request id")
+				require.Equal(t, store.StateDeleted, h.state("crashed").State)
+			})
+		}
+	}
+}
+
+func TestAGracefulStopLeavesEveryCustomerResumable(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			var customers []pcsim.SeedCustomer
+			for i := range 4 {
+				customers = append(customers, ci(fmt.Sprintf("old-%d", i), time.Duration(10-i)*day, software(), reserved()))
+			}
+			// Orders take an hour of the simulator's time to cancel, so the
+			// first two customers are awaiting cancellation when the stop comes.
+			h := newHarness(t, opts{store: b.open, customers: customers, limits: "  concurrency: 2\n",
+				sim: pcsim.Config{CancelDelay: [2]time.Duration{time.Hour, time.Hour}, TokenTTL: 1000 * time.Hour}})
+
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var mu sync.Mutex
+			polled := map[string]bool{}
+			e := h.engine(func(o *engine.Options) {
+				record := o.OnEvent
+				o.OnEvent = func(ev store.Event) {
+					record(ev)
+					if ev.Action != store.ActionPoll {
+						return
+					}
+					mu.Lock()
+					defer mu.Unlock()
+					if polled[ev.CustomerID] = true; len(polled) == 2 {
+						cancel()
+					}
+				}
+			})
+			r, err := e.Pass(ctx)
+			require.NoError(t, err)
+
+			require.Empty(t, h.gone())
+			require.Equal(t, store.RunInterrupted, r.Status)
+			require.Equal(t, 1, r.ExitCode())
+			require.Equal(t, store.RunInterrupted, h.lastRun().Status)
+			for i, name := range []string{"old-0", "old-1", "old-2", "old-3"} {
+				require.Equal(t, engine.OutcomeInterrupted, item(t, r, h.id(name)).Outcome, name)
+				evs := h.customerEvents(name)
+				requireAnsweredIntents(t, name, evs)
+				st := h.state(name)
+				require.Empty(t, st.PendingAction, "%s is left with an unanswered call", name)
+				if i < 2 {
+					require.Equal(t, pcsim.Mutations{Patches: 2}, h.mutations(name))
+					require.Equal(t, store.StateAwaitingCancel, st.State)
+					require.Equal(t, store.ActionStop, evs[len(evs)-1].Action, "%s's last row is not its stop", name)
+					require.Contains(t, evs[len(evs)-1].Detail, store.StateAwaitingCancel)
+					continue
+				}
+				require.Equal(t, pcsim.Mutations{}, h.mutations(name), "%s was started after the stop", name)
+				require.Equal(t, store.StateSeen, st.State)
+				require.False(t, has(evs, store.ActionCancelOrder, store.OutcomeIntent))
+			}
+
+			// The stopped customers' orders have had their hour; the others'
+			// cancellations take effect as soon as they are accepted.
+			h.clock.Advance(time.Hour + time.Minute)
+			r = h.pass(func(o *engine.Options) {
+				record := o.OnEvent
+				o.OnEvent = func(ev store.Event) {
+					record(ev)
+					if ev.Action == store.ActionCancelOrder && ev.Outcome == store.OutcomeOK {
+						h.clock.Advance(time.Hour + time.Minute)
+					}
+				}
+			})
+
+			require.Len(t, h.gone(), 4)
+			require.Equal(t, store.RunSucceeded, r.Status)
+			for i, name := range []string{"old-0", "old-1", "old-2", "old-3"} {
+				evs := h.customerEvents(name)
+				requireAnsweredIntents(t, name, evs)
+				require.Equal(t, store.StateDeleted, h.state(name).State)
+				require.Equal(t, i < 2, has(evs, store.ActionResume, store.OutcomeOK), "only the stopped customers resume")
+				want := pcsim.Mutations{Patches: 2, Deletes: 1}
+				require.Equal(t, want, h.mutations(name), "%s: a step was repeated", name)
+			}
+		})
+	}
+}
+
+// requireAnsweredIntents checks that every intent row has its result row,
+// with the same request id.
+func requireAnsweredIntents(t *testing.T, name string, evs []store.Event) {
+	t.Helper()
+	for _, ev := range evs {
+		if ev.Outcome != store.OutcomeIntent {
+			continue
+		}
+		answered := false
+		for _, res := range evs {
+			if res.Action == ev.Action && res.OrderID == ev.OrderID && res.MSRequestID == ev.MSRequestID && res.Outcome != store.OutcomeIntent {
+				answered = true
+			}
+		}
+		require.True(t, answered, "%s: %s %s intent %s has no result row", name, ev.Action, ev.OrderID, ev.MSRequestID)
+	}
+}
