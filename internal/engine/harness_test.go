@@ -84,6 +84,8 @@ type opts struct {
 	// pipe serves the simulator over HTTP on in-memory pipes instead of a
 	// TCP listener, so a test can run inside a synctest bubble.
 	pipe bool
+	// passTimeout bounds a pass; default 30 s.
+	passTimeout time.Duration
 }
 
 const ciPolicy = `
@@ -264,7 +266,11 @@ func dryRun(o *engine.Options) { o.DryRun = true }
 // pass runs one pass of a fresh engine and fails the test on an error.
 func (h *harness) pass(mod ...func(*engine.Options)) *engine.Report {
 	h.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	timeout := h.o.passTimeout
+	if timeout == 0 {
+		timeout = 30 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	r, err := h.engine(mod...).Pass(ctx)
 	require.NoError(h.t, err)

@@ -1,0 +1,82 @@
+package engine_test
+
+import (
+	"fmt"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tipreaper/tipreaper/internal/pcsim"
+	"github.com/tipreaper/tipreaper/internal/ratelimit"
+	"github.com/tipreaper/tipreaper/internal/store"
+)
+
+// busySandbox has eight expired customers among ones that must survive.
+func busySandbox() (customers []pcsim.SeedCustomer, expired []string) {
+	for i := range 8 {
+		orders := []pcsim.SeedOrder{software()}
+		if i%2 == 0 {
+			orders = append(orders, reserved())
+		}
+		customers = append(customers, ci(fmt.Sprintf("old-%d", i), time.Duration(4+i)*day, orders...))
+		expired = append(expired, fmt.Sprintf("old-%d", i))
+	}
+	for i := range 3 {
+		customers = append(customers, ci(fmt.Sprintf("young-%d", i), day, software()))
+	}
+	for i := range 2 {
+		customers = append(customers, pcsim.SeedCustomer{Domain: fmt.Sprintf("contoso-%d.onmicrosoft.com", i), Age: 30 * day,
+			Orders: []pcsim.SeedOrder{software()}})
+	}
+	return customers, expired
+}
+
+// requireExactlyExpiredGone checks that the expired customers, and only
+// they, were deleted.
+func requireExactlyExpiredGone(t *testing.T, h *harness, expired []string) {
+	t.Helper()
+	require.Equal(t, expired, h.gone())
+	for _, name := range []string{"young-0", "young-1", "young-2", "contoso-0", "contoso-1"} {
+		require.Equal(t, pcsim.Mutations{}, h.mutations(name), "%s was not selected but got a PATCH or DELETE", name)
+	}
+	for _, name := range expired {
+		require.Equal(t, store.StateDeleted, h.state(name).State)
+	}
+}
+
+func TestALivePassDeletesExactlyTheSelectedSetThroughInjected5xx(t *testing.T) {
+	customers, expired := busySandbox()
+	h := newHarness(t, opts{customers: customers, sim: pcsim.Config{FailureRate: 0.1, Seed: 42}})
+
+	r := h.pass()
+
+	stats := h.sim.Stats()
+	t.Logf("%d requests, %d failures injected", len(h.sim.Requests()), stats.FailuresInjected)
+	require.NotZero(t, stats.FailuresInjected, "the simulator injected no failure: the test proves nothing")
+	requireExactlyExpiredGone(t, h, expired)
+	require.Equal(t, store.RunSucceeded, r.Status)
+	require.Equal(t, len(expired), r.Counts.Deleted+r.Counts.AlreadyGone)
+}
+
+func TestALivePassDeletesExactlyTheSelectedSetThroughThrottling(t *testing.T) {
+	// The simulator's 60 s window admits 10 requests; the client's limiter
+	// lets 100 through, so the server's 429s are what hold the pass back.
+	// The bubble's fake clock lets the minutes of Retry-After pass at once.
+	synctest.Test(t, func(t *testing.T) {
+		customers, expired := busySandbox()
+		h := newHarness(t, opts{customers: customers, pipe: true, passTimeout: 24 * time.Hour,
+			sim: pcsim.Config{RatePerMinute: 10}, limiter: ratelimit.NewWindow(100, time.Minute)})
+
+		r := h.pass()
+
+		stats := h.sim.Stats()
+		t.Logf("%d requests, %d throttled, peak %d per minute", len(h.sim.Requests()), stats.Throttled, stats.PeakPerMinute)
+		require.NotZero(t, stats.Throttled, "the simulator throttled nothing: the test proves nothing")
+		require.LessOrEqual(t, stats.PeakPerMinute, 10)
+		requireExactlyExpiredGone(t, h, expired)
+		require.Equal(t, store.RunSucceeded, r.Status)
+		require.Equal(t, len(expired), r.Counts.Deleted)
+	})
+}
