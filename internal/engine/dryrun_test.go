@@ -96,6 +96,13 @@ func TestApplyCarriesOutExactlyThePlan(t *testing.T) {
 			require.Contains(t, skip.Detail, "debugging a billing issue")
 			require.Equal(t, r.RunID, skip.RunID)
 
+			planned := map[string]bool{}
+			for _, it := range r.Items {
+				planned[it.CustomerID] = true
+			}
+			require.Equal(t, map[string]bool{h.id("old-a"): true, h.id("old-b"): true, h.id("old-bare"): true}, planned,
+				"apply reports on the plan's customers and no others")
+
 			require.Equal(t, store.ModeLive, r.Mode)
 			run := h.lastRun()
 			require.Equal(t, dry.PlanID, run.PlanID)

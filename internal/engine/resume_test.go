@@ -142,6 +142,7 @@ func TestAGracefulStopLeavesEveryCustomerResumable(t *testing.T) {
 					continue
 				}
 				require.Equal(t, pcsim.Mutations{}, h.mutations(name), "%s was started after the stop", name)
+				require.Empty(t, h.requests(http.MethodGet, "/v1/customers/"+h.id(name)+"/orders"), "%s was started after the stop", name)
 				require.Equal(t, store.StateSeen, st.State)
 				require.False(t, has(evs, store.ActionCancelOrder, store.OutcomeIntent))
 			}
