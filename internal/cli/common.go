@@ -87,6 +87,21 @@ func (e *env) openMigrated(ctx context.Context, cfg *policy.Config) (store.Store
 	return st, true
 }
 
+// configStore loads the config at path and opens its store, migrated. When
+// it fails it has said why on stderr, and code is the exit code: 2 for a bad
+// config, 1 for a store that cannot be opened.
+func (e *env) configStore(ctx context.Context, path string) (cfg *policy.Config, st store.Store, code int, ok bool) {
+	cfg, ok = e.loadConfig(path)
+	if !ok {
+		return nil, nil, exitUsage, false
+	}
+	st, ok = e.openMigrated(ctx, cfg)
+	if !ok {
+		return nil, nil, exitPartial, false
+	}
+	return cfg, st, exitOK, true
+}
+
 // describeStore names the store for messages; the URL is redacted because it may hold a password.
 func describeStore(cfg *policy.Config) string {
 	if cfg.Database.URL == "" {

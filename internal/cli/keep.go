@@ -82,13 +82,9 @@ func keepAdd(ctx context.Context, e *env, args []string) int {
 			return exitUsage
 		}
 	}
-	cfg, ok := e.loadConfig(*cfgPath)
+	_, st, code, ok := e.configStore(ctx, *cfgPath)
 	if !ok {
-		return exitUsage
-	}
-	st, ok := e.openMigrated(ctx, cfg)
-	if !ok {
-		return exitPartial
+		return code
 	}
 	defer st.Close()
 	if err := st.AddKeep(ctx, k); err != nil {
@@ -105,13 +101,9 @@ func keepList(ctx context.Context, e *env, args []string) int {
 	if _, code, ok := e.parse(fs, args, "[--config FILE]", 0); !ok {
 		return code
 	}
-	cfg, ok := e.loadConfig(*cfgPath)
+	_, st, code, ok := e.configStore(ctx, *cfgPath)
 	if !ok {
-		return exitUsage
-	}
-	st, ok := e.openMigrated(ctx, cfg)
-	if !ok {
-		return exitPartial
+		return code
 	}
 	defer st.Close()
 	keeps, err := st.Keeps(ctx)
@@ -153,13 +145,9 @@ func keepRemove(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "reaper keep rm: %v\n", err)
 		return exitUsage
 	}
-	cfg, ok := e.loadConfig(*cfgPath)
+	_, st, code, ok := e.configStore(ctx, *cfgPath)
 	if !ok {
-		return exitUsage
-	}
-	st, ok := e.openMigrated(ctx, cfg)
-	if !ok {
-		return exitPartial
+		return code
 	}
 	defer st.Close()
 	removed, err := st.RemoveKeep(ctx, id)

@@ -26,13 +26,9 @@ func runWhy(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "reaper why: %v\n", err)
 		return exitUsage
 	}
-	cfg, ok := e.loadConfig(*cfgPath)
+	cfg, st, code, ok := e.configStore(ctx, *cfgPath)
 	if !ok {
-		return exitUsage
-	}
-	st, ok := e.openMigrated(ctx, cfg)
-	if !ok {
-		return exitPartial
+		return code
 	}
 	defer st.Close()
 	logger, _ := newLogger(e.stderr, "text", slog.LevelWarn)
@@ -135,13 +131,9 @@ func runUnblock(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "reaper unblock: %v\n", err)
 		return exitUsage
 	}
-	cfg, ok := e.loadConfig(*cfgPath)
+	_, st, code, ok := e.configStore(ctx, *cfgPath)
 	if !ok {
-		return exitUsage
-	}
-	st, ok := e.openMigrated(ctx, cfg)
-	if !ok {
-		return exitPartial
+		return code
 	}
 	defer st.Close()
 	states, err := st.FindCustomer(ctx, id)
