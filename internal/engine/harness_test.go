@@ -237,6 +237,21 @@ func (h *harness) id(name string) string {
 	return id
 }
 
+// client is a Partner Center client of the harness's account, as the
+// engine's Connect makes it.
+func (h *harness) client() *pc.Client {
+	h.t.Helper()
+	c, err := h.connect(h.cfg.Accounts[0])
+	require.NoError(h.t, err)
+	return c
+}
+
+func (h *harness) connect(a policy.Account) (*pc.Client, error) {
+	return pc.New(pc.Config{BaseURL: a.BaseURL, Authority: a.Authority, TenantID: a.PartnerTenantID,
+		ClientID: a.ClientID, ClientSecret: a.ClientSecret.Reveal(), HTTPClient: h.hc,
+		PageSize: h.o.pageSize, Limiter: h.o.limiter, Logger: h.log})
+}
+
 // engine returns an engine on the harness; mod adjusts its options.
 func (h *harness) engine(mod ...func(*engine.Options)) *engine.Engine {
 	o := engine.Options{
@@ -244,11 +259,7 @@ func (h *harness) engine(mod ...func(*engine.Options)) *engine.Engine {
 		Store:  h.store,
 		Logger: h.log,
 		Now:    h.clock.Now,
-		Connect: func(a policy.Account) (engine.PartnerCenter, error) {
-			return pc.New(pc.Config{BaseURL: a.BaseURL, Authority: a.Authority, TenantID: a.PartnerTenantID,
-				ClientID: a.ClientID, ClientSecret: a.ClientSecret.Reveal(), HTTPClient: h.hc,
-				PageSize: h.o.pageSize, Limiter: h.o.limiter, Logger: h.log})
-		},
+		Connect: func(a policy.Account) (engine.PartnerCenter, error) { return h.connect(a) },
 		OnEvent: func(ev store.Event) {
 			h.mu.Lock()
 			defer h.mu.Unlock()

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tipreaper/tipreaper/internal/engine"
+	"github.com/tipreaper/tipreaper/internal/pc"
 	"github.com/tipreaper/tipreaper/internal/pcsim"
 	"github.com/tipreaper/tipreaper/internal/store"
 )
@@ -189,5 +190,59 @@ func requireAnsweredIntents(t *testing.T, name string, evs []store.Event) {
 			}
 		}
 		require.True(t, answered, "%s: %s %s intent %s has no result row", name, ev.Action, ev.OrderID, ev.MSRequestID)
+	}
+}
+
+func TestACustomerInFlightThatIsNoLongerListedIsRecordedDeletedOnlyWhenAReadSaysGone(t *testing.T) {
+	const crashedRID = "4c3b2a19-0f8e-4d7c-9b6a-5f4e3d2c1b0a"
+	for _, b := range backends {
+		for _, tc := range []struct {
+			name string
+			// readFails makes the confirming read fail with something other than 404.
+			readFails bool
+		}{
+			{"its orders answer 404", false},
+			{"its orders answer 400", true},
+		} {
+			t.Run(b.name+" when "+tc.name, func(t *testing.T) {
+				t.Parallel()
+				h := newHarness(t, opts{store: b.open, customers: []pcsim.SeedCustomer{ci("crashed", 10*day), ci("other", day)}})
+				id := h.id("crashed")
+				// The crashed pass wrote its intent and sent the DELETE, which
+				// Partner Center carried out; the pass died before the answer.
+				crashAt := h.clock.Now().Add(-time.Minute)
+				require.NoError(t, h.store.Transition(context.Background(), store.CustomerState{
+					Account: h.account, CustomerID: id, Domain: "ci-crashed.onmicrosoft.com", FirstSeen: crashAt.Add(-time.Hour),
+					LastSeen: crashAt, State: store.StateDeleting, Policy: "ci", StateAt: crashAt, CorrelationID: pc.NewGUID(),
+					PendingAction: store.ActionDelete, PendingRequestID: crashedRID,
+				}, store.Event{At: crashAt, Account: h.account, CustomerID: id, Policy: "ci", Action: store.ActionDelete,
+					Outcome: store.OutcomeIntent, MSRequestID: crashedRID}))
+				client := h.client()
+				require.NoError(t, client.DeleteCustomer(pc.WithRequestID(context.Background(), crashedRID), id))
+				if tc.readFails {
+					h.sim.FailNext(http.MethodGet, "/v1/customers/"+id+"/orders", http.StatusBadRequest, 1)
+				}
+
+				r := h.pass()
+
+				require.Len(t, h.requests(http.MethodDelete, "/v1/customers/"+id), 1, "the DELETE was sent again")
+				require.Len(t, h.requests(http.MethodGet, "/v1/customers/"+id+"/orders"), 1, "the engine did not read the customer to confirm it gone")
+				st := h.state("crashed")
+				evs := h.customerEvents("crashed")
+				if tc.readFails {
+					require.Equal(t, store.StateDeleting, st.State, "a deletion was assumed, not confirmed")
+					require.False(t, has(evs, store.ActionDelete, store.OutcomeOK))
+					return
+				}
+				require.Equal(t, store.StateDeleted, st.State)
+				require.Empty(t, st.PendingAction)
+				ok, found := find(evs, store.ActionDelete, store.OutcomeOK)
+				require.True(t, found, "no delete/ok row")
+				require.Equal(t, crashedRID, ok.MSRequestID, "the confirmation does not name the request that deleted it")
+				require.Equal(t, http.StatusNotFound, ok.HTTPStatus)
+				require.Equal(t, engine.OutcomeAlreadyGone, item(t, r, id).Outcome)
+				require.Equal(t, 1, r.Counts.AlreadyGone)
+			})
+		}
 	}
 }
