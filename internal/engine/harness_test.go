@@ -255,10 +255,10 @@ func (h *harness) connect(a policy.Account) (*pc.Client, error) {
 // engine returns an engine on the harness; mod adjusts its options.
 func (h *harness) engine(mod ...func(*engine.Options)) *engine.Engine {
 	o := engine.Options{
-		Config: h.cfg,
-		Store:  h.store,
-		Logger: h.log,
-		Now:    h.clock.Now,
+		Config:  h.cfg,
+		Store:   h.store,
+		Logger:  h.log,
+		Now:     h.clock.Now,
 		Connect: func(a policy.Account) (engine.PartnerCenter, error) { return h.connect(a) },
 		OnEvent: func(ev store.Event) {
 			h.mu.Lock()
