@@ -14,6 +14,7 @@ import (
 
 	"github.com/tipreaper/tipreaper/internal/engine"
 	"github.com/tipreaper/tipreaper/internal/pcsim"
+	"github.com/tipreaper/tipreaper/internal/policy"
 	"github.com/tipreaper/tipreaper/internal/store"
 )
 
@@ -259,4 +260,38 @@ func TestTheClientSecretAppearsInNoLogAuditRowOrReport(t *testing.T) {
 		require.False(t, strings.Contains(string(b), clientSecret), "the client secret is in %s", f.Name())
 	}
 	require.True(t, strings.Contains(raw.String(), "older than 60 days"), "the database files hold the audit rows as text")
+}
+
+func TestAGuardStopsOnlyTheAccountThatTripsIt(t *testing.T) {
+	good := newHarness(t, opts{customers: []pcsim.SeedCustomer{ci("good-old", 10*day, software())}})
+	bad := newHarness(t, opts{store: func(testing.TB) store.Store { return good.store },
+		sim:       pcsim.Config{TokenTenantID: "99999999-9999-9999-9999-999999999999"},
+		customers: []pcsim.SeedCustomer{ci("bad-old", 10*day, software())}})
+	yaml := `accounts:
+  - {name: good, partner_tenant_id: ` + partnerTenant + `, client_id: ` + clientID + `, client_secret: "${PC_CLIENT_SECRET}", base_url: "${GOOD_URL}", authority: "${GOOD_URL}"}
+  - {name: bad, partner_tenant_id: ` + partnerTenant + `, client_id: ` + clientID + `, client_secret: "${PC_CLIENT_SECRET}", base_url: "${BAD_URL}", authority: "${BAD_URL}"}
+limits: {poll_interval: 10ms, poll_max: 50ms}
+policies:
+  - {name: ci-good, account: good, select: {domain: '^ci-'}, older_than: 72h}
+  - {name: ci-bad, account: bad, select: {domain: '^ci-'}, older_than: 72h}
+`
+	env := map[string]string{"GOOD_URL": good.url, "BAD_URL": bad.url, "PC_CLIENT_SECRET": clientSecret}
+	cfg, err := policy.Parse("two.yaml", []byte(yaml), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	require.NoError(t, err)
+
+	r, err := good.engine(func(o *engine.Options) { o.Config = cfg }).Pass(context.Background())
+	require.NoError(t, err)
+
+	require.Equal(t, []string{"good-old"}, good.gone())
+	require.Zero(t, bad.sim.Stats().MutatingCalls, "the account whose guard tripped got a PATCH or DELETE")
+	require.Equal(t, store.RunFailed, r.Status)
+	require.Equal(t, 1, r.ExitCode())
+	byName := map[string]engine.AccountReport{}
+	for _, a := range r.Accounts {
+		byName[a.Name] = a
+	}
+	require.False(t, byName["good"].Stopped)
+	require.True(t, byName["bad"].Stopped)
+	require.Contains(t, byName["bad"].Reason, "partner_tenant_id")
+	require.Equal(t, engine.OutcomeDeleted, item(t, r, good.id("good-old")).Outcome)
 }
