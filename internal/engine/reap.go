@@ -313,6 +313,13 @@ func (r *reaper) delete() error {
 	default:
 		res.Outcome = store.OutcomeError
 		res.HTTPStatus, res.Error = pc.StatusCode(err), err.Error()
+		if unanswered(err) {
+			// Partner Center may have deleted it and every answer was lost. The
+			// customer stays deleting with its request id, so that the next pass
+			// confirms it gone by a read once it is no longer listed (a failed
+			// customer is never looked at again when it is not listed).
+			return r.failInFlight("delete customer", err, res)
+		}
 		r.st.PendingAction, r.st.PendingRequestID = "", ""
 		if pc.StatusCode(err) == 403 {
 			return r.block("DELETE refused with 403: the app lacks the rights for this customer", &res)
@@ -359,6 +366,25 @@ func (r *reaper) fail(step string, cause error) error {
 	r.transition(ev)
 	r.p.finish(r.c.item, OutcomeFailed, reason, func(c *store.Counts) { c.Failed++ })
 	return outcomeError{errors.New(reason)}
+}
+
+// failInFlight records a failed step whose effect is unknown, together with
+// its result row: the customer keeps its state and pending request, so that
+// the next pass resumes it or confirms its effect.
+func (r *reaper) failInFlight(step string, cause error, result store.Event) error {
+	reason := fmt.Sprintf("%s: %v", step, cause)
+	ev := r.event(store.ActionFail, store.OutcomeError)
+	ev.HTTPStatus, ev.Error = pc.StatusCode(cause), reason
+	r.st.Reason = reason
+	r.transition(result, ev)
+	r.p.finish(r.c.item, OutcomeFailed, reason, func(c *store.Counts) { c.Failed++ })
+	return outcomeError{errors.New(reason)}
+}
+
+// unanswered says whether a call may have taken effect without its answer
+// reaching us: a 5xx, a network failure or timeout, or the end of the drain.
+func unanswered(err error) bool {
+	return pc.IsRetryable(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // block records the customer as blocked: it needs a person and is not
