@@ -2,11 +2,14 @@ package engine_test
 
 import (
 	"fmt"
+	"net/http"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/tipreaper/tipreaper/internal/engine"
 
 	"github.com/tipreaper/tipreaper/internal/pcsim"
 	"github.com/tipreaper/tipreaper/internal/ratelimit"
@@ -79,4 +82,58 @@ func TestALivePassDeletesExactlyTheSelectedSetThroughThrottling(t *testing.T) {
 		require.Equal(t, store.RunSucceeded, r.Status)
 		require.Equal(t, len(expired), r.Counts.Deleted)
 	})
+}
+
+func TestADeleteWhoseEveryAnswerIsLostIsSettledByTheNextPass(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// carriedOut: the first attempt deleted the customer before its 500.
+		carriedOut bool
+	}{
+		{"when the first attempt deleted the customer", true},
+		{"when no attempt reached it", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Every answer to the DELETE is a 5xx. The bubble's fake clock
+			// skips the client's retry backoff.
+			synctest.Test(t, func(t *testing.T) {
+				h := newHarness(t, opts{pipe: true, customers: []pcsim.SeedCustomer{ci("lost", 10*day), ci("young", day)}})
+				path := "/v1/customers/" + h.id("lost")
+				if tc.carriedOut {
+					h.sim.FailNextAfter(http.MethodDelete, path, http.StatusInternalServerError, 1)
+					h.sim.FailNext(http.MethodDelete, path, http.StatusServiceUnavailable, 3)
+				} else {
+					h.sim.FailNext(http.MethodDelete, path, http.StatusServiceUnavailable, 4)
+				}
+
+				r := h.pass()
+
+				deletes := h.requests(http.MethodDelete, path)
+				require.Len(t, deletes, 4, "one attempt and three retries")
+				require.Equal(t, engine.OutcomeFailed, item(t, r, h.id("lost")).Outcome, "the pass cannot know whether the DELETE happened")
+				require.Equal(t, 1, r.ExitCode())
+				requireAnsweredIntents(t, "lost", h.customerEvents("lost"))
+
+				r = h.pass()
+
+				require.Equal(t, []string{"lost"}, h.gone())
+				require.Equal(t, pcsim.Mutations{}, h.mutations("young"))
+				st := h.state("lost")
+				require.Equal(t, store.StateDeleted, st.State, "a customer Partner Center deleted is still recorded %s", st.State)
+				require.Equal(t, 0, r.ExitCode())
+				evs := h.customerEvents("lost")
+				requireAnsweredIntents(t, "lost", evs)
+				if !tc.carriedOut {
+					require.Len(t, h.requests(http.MethodDelete, path), 5, "the next pass sends the DELETE again")
+					require.Equal(t, engine.OutcomeDeleted, item(t, r, h.id("lost")).Outcome)
+					return
+				}
+				require.Len(t, h.requests(http.MethodDelete, path), 4, "a customer no longer listed got another DELETE")
+				ok, found := find(evs, store.ActionDelete, store.OutcomeOK)
+				require.True(t, found, "no delete/ok row")
+				require.Equal(t, deletes[0].RequestID, ok.MSRequestID, "the confirmation does not name the DELETE that did it")
+				require.Equal(t, engine.OutcomeAlreadyGone, item(t, r, h.id("lost")).Outcome)
+			})
+		})
+	}
 }
