@@ -113,6 +113,7 @@ func TestADeleteWhoseEveryAnswerIsLostIsSettledByTheNextPass(t *testing.T) {
 				require.Equal(t, engine.OutcomeFailed, item(t, r, h.id("lost")).Outcome, "the pass cannot know whether the DELETE happened")
 				require.Equal(t, 1, r.ExitCode())
 				requireAnsweredIntents(t, "lost", h.customerEvents("lost"))
+				require.Empty(t, h.state("lost").PendingAction, "the DELETE has its result row")
 
 				r = h.pass()
 

@@ -315,9 +315,11 @@ func (r *reaper) delete() error {
 		res.HTTPStatus, res.Error = pc.StatusCode(err), err.Error()
 		if unanswered(err) {
 			// Partner Center may have deleted it and every answer was lost. The
-			// customer stays deleting with its request id, so that the next pass
-			// confirms it gone by a read once it is no longer listed (a failed
-			// customer is never looked at again when it is not listed).
+			// customer stays deleting, so that the next pass confirms it gone by
+			// a read once it is no longer listed (a failed customer that is not
+			// listed is never looked at again). The call has its result row, so
+			// nothing is pending; the request id stays for the confirmation row.
+			r.st.PendingAction = ""
 			return r.failInFlight("delete customer", err, res)
 		}
 		r.st.PendingAction, r.st.PendingRequestID = "", ""
@@ -369,8 +371,8 @@ func (r *reaper) fail(step string, cause error) error {
 }
 
 // failInFlight records a failed step whose effect is unknown, together with
-// its result row: the customer keeps its state and pending request, so that
-// the next pass resumes it or confirms its effect.
+// its result row: the customer keeps its in-flight state, so that the next
+// pass resumes it or confirms its effect.
 func (r *reaper) failInFlight(step string, cause error, result store.Event) error {
 	reason := fmt.Sprintf("%s: %v", step, cause)
 	ev := r.event(store.ActionFail, store.OutcomeError)
