@@ -262,7 +262,7 @@ func TestGraceMarksFirstAndDeletesOnlyAfterIt(t *testing.T) {
 		st := h.state(name)
 		require.Equal(t, store.StateMarked, st.State)
 		require.False(t, st.MarkedAt.IsZero())
-		require.WithinDuration(t, st.MarkedAt.Add(2*time.Hour), st.DeleteAfter, time.Second)
+		require.True(t, st.DeleteAfter.Equal(st.MarkedAt.Add(2*time.Hour)), "delete_after %s is not marked_at %s plus the grace", st.DeleteAfter, st.MarkedAt)
 		require.True(t, has(h.customerEvents(name), store.ActionMark, store.OutcomeOK))
 	}
 	require.Equal(t, 2, r.Counts.Marked)
