@@ -11,6 +11,15 @@ import (
 // runBench is `reaper bench`: the scenarios of internal/bench against the
 // in-process simulator, one table of results on stdout, progress on stderr.
 func runBench(ctx context.Context, e *env, args []string) int {
+	// The fleet scenario starts this executable again to serve its
+	// simulators outside the measured process.
+	if child, err := bench.ServeFleetIfChild(e.stdin, e.stdout); child {
+		if err != nil {
+			fmt.Fprintf(e.stderr, "reaper bench: fleet simulators: %v\n", err)
+			return exitPartial
+		}
+		return exitOK
+	}
 	fs := e.newFlagSet("bench")
 	name := fs.String("scenario", "all", "`scenario`: "+strings.Join(bench.Names(), ", "))
 	quick := fs.Bool("quick", false, "scale every scenario down to run in seconds (a smoke test, not a measurement)")
