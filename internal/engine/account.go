@@ -544,13 +544,11 @@ func (p *accountPass) reapAll(ctx context.Context, cands []*candidate) {
 	_ = g.Wait()
 }
 
-// ensure pc stays referenced when helpers move between files.
-var _ = pc.StatusCancelled
-
 // confirmGone settles customers that a crashed or stopped pass left in
 // flight and that the (complete) listing no longer shows: most often the
 // answer to our own DELETE was lost. A deletion is confirmed, never assumed:
-// only a 404 from the customer's own resources (a read) records it deleted.
+// only a read of the customer's own resources answered 404, or 403 with code
+// 20002 (no relationship any more), records it deleted.
 func (p *accountPass) confirmGone(ctx context.Context, listed map[string]bool) {
 	states, err := p.e.o.Store.InFlight(ctx, p.acct.Name)
 	if err != nil {
@@ -562,14 +560,14 @@ func (p *accountPass) confirmGone(ctx context.Context, listed map[string]bool) {
 			continue
 		}
 		_, err := p.pc.ListOrders(pc.WithCorrelationID(p.work, st.CorrelationID), st.CustomerID)
-		if !pc.IsNotFound(err) {
+		if !pc.IsAlreadyGone(err) {
 			p.log.Warn("customer in flight is not listed but still answers", "customer_id", st.CustomerID, "state", st.State, "error", err)
 			continue
 		}
 		ev := p.event(st, store.ActionDelete, store.OutcomeOK)
 		ev.MSRequestID = st.PendingRequestID
 		ev.HTTPStatus = pc.StatusCode(err)
-		ev.Detail = fmt.Sprintf("confirmed gone: no longer listed and its orders answer 404 (was %s)", st.State)
+		ev.Detail = fmt.Sprintf("confirmed gone: no longer listed and its orders answer %d %s (was %s)", pc.StatusCode(err), pc.ErrorCode(err), st.State)
 		it := p.newItem(st, policy.Decision{Policy: st.Policy}, 0, ActionDelete, ev.Detail)
 		if p.dry {
 			ev.Outcome = store.OutcomeDryRun
