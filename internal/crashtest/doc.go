@@ -27,18 +27,25 @@
 //	     MS-RequestId, and the deletion's ok row names a DELETE the simulator got
 //	  5. no reaper_runs row is left running
 //
-// D is the duration of an uninterrupted pass, measured before the trials.
-// TestMain builds cmd/reaper once, without -race, so the processes stay fast.
+// D is the duration of an uninterrupted pass, measured before the trials
+// with as many passes at once as trials run. TestMain builds cmd/reaper once,
+// without -race, so the processes stay fast. Answers to PATCH and DELETE come
+// back a few milliseconds after the simulator acted, as over a network, so
+// kills also land between a step taking effect and the reaper recording it.
+// SQLite state dirs live in /dev/shm where it exists: SIGKILL keeps the page
+// cache, so fsync only costs time here.
 //
-// Short form (CI, the default and -short): 50 trials.
+// Short form (CI, the default and -short): 50 trials, a few seconds each,
+// four at a time.
 // Long form, 500 trials:
 //
 //	CRASH_TRIALS=500 go test ./internal/crashtest -run TestCrash -v
 //
 // Each trial logs its seed. A failing trial prints the command that replays
-// it (CRASH_SEED=… CRASH_STORE=…); the seed fixes the sandbox, the failure
-// rate and the kill delays, though not the exact instruction the kernel
-// stopped the process at. Postgres trials use TEST_DATABASE_URL (default
+// it (CRASH_SEED=… CRASH_STORE=… CRASH_PASS=…); the seed fixes the sandbox,
+// the failure rate and the kill delays, though not the exact instruction the
+// kernel stopped the process at. CRASH_STORE=postgres (or sqlite) alone puts
+// every trial on that store. Postgres trials use TEST_DATABASE_URL (default
 // postgres://postgres@127.0.0.1:5432/postgres) and are skipped when it cannot
 // be reached, unless CI is set.
 package crashtest

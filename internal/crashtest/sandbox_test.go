@@ -83,10 +83,12 @@ func newSandbox(t *testing.T, rng *rand.Rand) *sandbox {
 		PartnerTenantID: partnerTenant,
 		ClientID:        clientID,
 		ClientSecret:    clientSecret,
-		CancelDelay:     [2]time.Duration{10 * time.Millisecond, 60 * time.Millisecond},
-		Latency:         [2]time.Duration{time.Millisecond, 6 * time.Millisecond},
-		FailureRate:     sb.failures,
-		Seed:            rng.Int64(),
+		// Some cancellations outlast a restart, so a resumed pass meets
+		// orders still pending, which it must poll, not PATCH again.
+		CancelDelay: [2]time.Duration{10 * time.Millisecond, 500 * time.Millisecond},
+		Latency:     [2]time.Duration{time.Millisecond, 6 * time.Millisecond},
+		FailureRate: sb.failures,
+		Seed:        rng.Int64(),
 	})
 	now := time.Now()
 	day := 24 * time.Hour
