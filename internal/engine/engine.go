@@ -53,6 +53,7 @@ type Engine struct {
 
 	mu      sync.Mutex
 	clients map[string]PartnerCenter
+	models  map[string]*cancelModel // per account: when orders read cancelled (poll.go)
 }
 
 // New returns an Engine for the options.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -222,18 +221,21 @@ func (r *reaper) cancel(orderID string) error {
 
 // await polls the order collection until every order reads cancelled,
 // limits.cancel_timeout passes, or a graceful stop begins. One call per
-// round covers all of the customer's orders.
+// round covers all of the customer's orders. The first poll comes when the
+// account's orders have been reading cancelled (cancelModel), later ones
+// back off with jitter up to limits.poll_max.
 func (r *reaper) await(ids []string) error {
 	r.st.State = store.StateAwaitingCancel
 	if err := r.transition(); err != nil {
 		return r.fail("record awaiting_cancel", err)
 	}
 	lim := r.p.e.o.Config.Limits
-	wait := time.Duration(lim.PollInterval)
+	model := r.p.e.model(r.p.acct.Name, time.Duration(lim.PollInterval), time.Duration(lim.CancelTimeout))
+	wait := model.firstWait()
 	maxWait := time.Duration(lim.PollMax)
 	deadline := r.p.e.o.Now().Add(time.Duration(lim.CancelTimeout))
 	seen := map[string]bool{}
-	for {
+	for round := 0; ; round++ {
 		if left := deadline.Sub(r.p.e.o.Now()); wait > left {
 			wait = max(left, 0)
 		}
@@ -272,6 +274,9 @@ func (r *reaper) await(ids []string) error {
 			if err := r.p.record(r.ctx, append(cancelled, poll)...); err != nil {
 				return r.fail("record poll", err)
 			}
+			if round == 0 {
+				model.observe(len(waiting) == 0)
+			}
 			if len(waiting) == 0 {
 				return nil
 			}
@@ -280,9 +285,7 @@ func (r *reaper) await(ids []string) error {
 					strings.Join(waiting, ", "), time.Duration(lim.CancelTimeout)))
 			}
 		}
-		// Back off with jitter so customers that started together do not poll together.
-		wait = time.Duration(float64(wait) * (1.4 + 0.2*rand.Float64()))
-		wait = min(wait, maxWait)
+		wait = model.nextWait(wait, round+1, maxWait)
 	}
 }
 
