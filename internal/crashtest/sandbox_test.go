@@ -79,6 +79,12 @@ func newSandbox(t *testing.T, rng *rand.Rand) *sandbox {
 		// picking failed customers up again.
 		sb.failures = 0.02
 	}
+	// The contract leaves open whether a deleted customer answers 404 or 403
+	// with code 20002; the reaper must take both as gone.
+	gone := http.StatusNotFound
+	if rng.IntN(2) == 0 {
+		gone = http.StatusForbidden
+	}
 	sim := pcsim.New(pcsim.Config{
 		PartnerTenantID: partnerTenant,
 		ClientID:        clientID,
@@ -89,6 +95,7 @@ func newSandbox(t *testing.T, rng *rand.Rand) *sandbox {
 		Latency:     [2]time.Duration{time.Millisecond, 6 * time.Millisecond},
 		FailureRate: sb.failures,
 		Seed:        rng.Int64(),
+		GoneStatus:  gone,
 	})
 	now := time.Now()
 	day := 24 * time.Hour
