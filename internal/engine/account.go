@@ -394,26 +394,21 @@ func inFlight(state string) bool {
 
 // activity returns when each customer was added, from the partner activity
 // log. The log only ever makes a customer older than its first sighting, so
-// a failure here is logged and the pass goes on with sightings alone.
+// a failure here is logged and the pass goes on with sightings alone (and
+// what earlier passes read). Only the first pass reads the log's 90 days;
+// later ones read since the last read (see addedLog).
 func (p *accountPass) activity(now time.Time) map[string]time.Time {
 	if !p.acct.ActivityLog {
 		return nil
 	}
-	recs, err := p.pc.ListActivity(p.work, now.Add(-activityWindow), now)
+	log := p.e.addedLog(p.acct.Name)
+	recs, err := p.pc.ListActivity(p.work, log.from(now), now)
 	if err != nil {
 		p.log.Warn("activity log unavailable; ages come from first sightings only", "error", err)
-		return nil
+		return log.added
 	}
-	added := make(map[string]time.Time, len(recs))
-	for _, r := range recs {
-		if r.OperationType != "add_customer" || r.CustomerID == "" || r.OperationDate.IsZero() {
-			continue
-		}
-		if t, ok := added[r.CustomerID]; !ok || r.OperationDate.Before(t) {
-			added[r.CustomerID] = r.OperationDate
-		}
-	}
-	return added
+	log.merge(recs, now)
+	return log.added
 }
 
 func (p *accountPass) storeKeeps(ctx context.Context) ([]policy.StoreKeep, error) {

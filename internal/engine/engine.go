@@ -54,6 +54,7 @@ type Engine struct {
 	mu      sync.Mutex
 	clients map[string]PartnerCenter
 	models  map[string]*cancelModel // per account: when orders read cancelled (poll.go)
+	added   map[string]*addedLog    // per account: the activity log read so far (activity.go)
 }
 
 // New returns an Engine for the options.
