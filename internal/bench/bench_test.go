@@ -10,15 +10,15 @@ import (
 )
 
 // BenchmarkFleetPlan is one planning pass over a fleet of simulated
-// sandboxes (20 accounts × 75 customers, zero latency, in-memory store),
+// sandboxes (50 accounts × 75 customers, zero latency, in-memory store),
 // the fleet scenario of `reaper bench` at a size a benchmark repeats. One
-// op is one pass; cpu-µs/customer and B/customer divide by the customers
-// planned. The simulators run in the same process, so both include their
-// share (listing pages, JSON encoding).
+// op is one pass. The simulators run in a child process, so the CPU
+// (getrusage of this process) and the allocations are the reaper's alone:
+// cpu-µs/customer and B/customer divide them by the customers planned.
 func BenchmarkFleetPlan(b *testing.B) {
 	s := scenario("fleet", false)
-	s.Accounts = 20
-	f, err := newFleet(s, time.Now())
+	s.Accounts = 50
+	f, err := startFleet(b.Context(), s, time.Now())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -33,7 +33,7 @@ func BenchmarkFleetPlan(b *testing.B) {
 	n := f.customers()
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0, alloc0 := cpuTime(), allocated()
 	for b.Loop() {
 		rep, err := eng.Pass(ctx)
 		if err != nil {
@@ -46,4 +46,5 @@ func BenchmarkFleetPlan(b *testing.B) {
 	cpu := cpuTime() - cpu0
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N*n), "cpu-µs/customer")
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*n), "µs/customer")
+	b.ReportMetric(float64(allocated()-alloc0)/float64(b.N*n), "B/customer")
 }

@@ -33,6 +33,13 @@ func heapNow() uint64 {
 	return s[0].Value.Uint64()
 }
 
+// allocated is the bytes allocated on the heap since the process started.
+func allocated() uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
 // liveHeap is the heap after a full collection: what is really held.
 func liveHeap() uint64 {
 	runtime.GC()

@@ -2,6 +2,8 @@ package bench
 
 import (
 	"bytes"
+	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -10,6 +12,15 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// BenchmarkFleetPlan starts this test binary again to serve the fleet's
+	// simulators in a process of their own.
+	if child, err := ServeFleetIfChild(os.Stdin, os.Stdout); child {
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	goleak.VerifyTestMain(m)
 }
 
