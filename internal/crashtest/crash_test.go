@@ -36,7 +36,7 @@ type totals struct {
 func TestCrash(t *testing.T) {
 	trials, seeds := trialPlan(t)
 	d := passDuration(t)
-	t.Logf("an uninterrupted pass takes %s: kills land in [0, %s)", d, d)
+	t.Logf("an uninterrupted pass takes %s on SQLite, %s on Postgres: kills land within those", d.sqlite, d.postgres)
 
 	var sum totals
 	t.Cleanup(func() {
@@ -55,7 +55,7 @@ func TestCrash(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			runTrial(t, seed, pg, d, &sum)
+			runTrial(t, seed, pg, d.of(pg), &sum)
 		})
 	}
 }
@@ -79,26 +79,44 @@ func trialPlan(t *testing.T) (int, func(int) int64) {
 	return n, func(i int) int64 { return base + int64(i) }
 }
 
+// passDurations are how long an uninterrupted pass takes on each store:
+// Postgres passes take longer (connecting, migrating, a round trip per
+// write), and kills spread over a SQLite pass would mostly land in a
+// Postgres pass's start.
+type passDurations struct{ sqlite, postgres time.Duration }
+
+func (d passDurations) of(pg bool) time.Duration {
+	if pg {
+		return d.postgres
+	}
+	return d.sqlite
+}
+
 // passDuration is CRASH_PASS when set (to replay a trial's kill instants),
-// else the calibrated duration of an uninterrupted pass.
-func passDuration(t *testing.T) time.Duration {
+// else the calibrated durations of an uninterrupted pass.
+func passDuration(t *testing.T) passDurations {
 	if s := os.Getenv("CRASH_PASS"); s != "" {
 		d, err := time.ParseDuration(s)
 		require.NoError(t, err, "CRASH_PASS")
 		require.Positive(t, d, "CRASH_PASS")
-		return d
+		return passDurations{d, d}
 	}
-	return calibrate(t).Round(time.Millisecond)
+	return calibrate(t)
 }
 
-// calibrate measures an uninterrupted pass on a sandbox like the trials',
-// so the kills spread over a whole pass on this machine, however fast it is.
-// It runs as many passes at once as trials will, for the same contention.
-func calibrate(t *testing.T) time.Duration {
+// calibrate measures uninterrupted passes on sandboxes like the trials', so
+// the kills spread over a whole pass on this machine, however fast it is. It
+// runs as many passes at once as trials will, for the same contention: one
+// on Postgres (when it can be reached), the others on SQLite.
+func calibrate(t *testing.T) passDurations {
 	t.Helper()
-	trials := make([]*trial, max(1, parallelism()))
+	trials := make([]*trial, max(2, parallelism()))
+	pgAt := -1
+	if postgresReachable() {
+		pgAt = 0
+	}
 	for i := range trials {
-		trials[i] = newTrial(t, int64(i), false)
+		trials[i] = newTrial(t, int64(i), i == pgAt)
 	}
 	results := make([]passResult, len(trials))
 	var wg sync.WaitGroup
@@ -106,12 +124,25 @@ func calibrate(t *testing.T) time.Duration {
 		wg.Go(func() { results[i] = tr.run(t.Context(), -1) })
 	}
 	wg.Wait()
+	var d passDurations
 	var sum time.Duration
-	for _, r := range results {
+	for i, r := range results {
 		require.Contains(t, []int{0, 1}, r.exitCode, "calibration pass\n%s", r.output)
+		if i == pgAt {
+			d.postgres = r.took.Round(time.Millisecond)
+			continue
+		}
 		sum += r.took
 	}
-	return sum / time.Duration(len(results))
+	n := len(results)
+	if pgAt >= 0 {
+		n--
+	}
+	d.sqlite = (sum / time.Duration(n)).Round(time.Millisecond)
+	if d.postgres == 0 {
+		d.postgres = d.sqlite // no Postgres trial will run
+	}
+	return d
 }
 
 func parallelism() int {

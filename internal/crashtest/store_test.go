@@ -39,6 +39,18 @@ func databaseURL() string {
 	return defaultDatabaseURL
 }
 
+// postgresReachable says whether TEST_DATABASE_URL answers.
+func postgresReachable() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, databaseURL())
+	if err != nil {
+		return false
+	}
+	conn.Close(ctx)
+	return true
+}
+
 // newPostgresStore makes a schema of the trial's own, dropped at the end.
 // The reaper's sessions carry an application_name of their own so the trial
 // can wait for a killed process's sessions to end.
