@@ -163,6 +163,17 @@ func (r *reaper) resume(resuming bool) error {
 			delete(r.open, key)
 		}
 	}
+	// A call whose effect is unknown (cut off by a stop, or unanswered) left
+	// its request id on the customer row: repeat it under that id.
+	if rid := r.st.PendingRequestID; rid != "" {
+		key := store.ActionDelete
+		if r.st.PendingOrderID != "" {
+			key = store.ActionCancelOrder + "/" + r.st.PendingOrderID
+		}
+		if _, ok := r.open[key]; !ok {
+			r.open[key] = rid
+		}
+	}
 	var open []string
 	for k, rid := range r.open {
 		open = append(open, k+" ("+rid+")")
@@ -209,6 +220,10 @@ func (r *reaper) cancel(orderID string) error {
 		res.Error = err.Error()
 		if why, ok := uncancellable[pc.ErrorCode(err)]; ok {
 			return r.block(fmt.Sprintf("order %s: %s", orderID, why), &res)
+		}
+		if r.stopping() && unanswered(err) {
+			r.st.PendingOrderID, r.st.PendingRequestID = orderID, rid
+			return r.cutByStop(res)
 		}
 		r.transition(res)
 		return r.fail("cancel order "+orderID, err)
@@ -316,6 +331,10 @@ func (r *reaper) delete() error {
 	default:
 		res.Outcome = store.OutcomeError
 		res.HTTPStatus, res.Error = pc.StatusCode(err), err.Error()
+		if r.stopping() && unanswered(err) {
+			r.st.PendingAction = ""
+			return r.cutByStop(res)
+		}
 		if unanswered(err) {
 			// Partner Center may have deleted it and every answer was lost. The
 			// customer stays deleting, so that the next pass confirms it gone by
@@ -412,6 +431,19 @@ func (r *reaper) block(reason string, result *store.Event) error {
 	r.transition(evs...)
 	r.p.finish(r.c.item, OutcomeBlocked, reason, func(c *store.Counts) { c.Blocked++ })
 	return outcomeError{errors.New(reason)}
+}
+
+// cutByStop records a call that the end of the drain cut off: its result
+// row, and the customer kept in its state with the call's request id, so the
+// next pass repeats it under the same MS-RequestId or confirms its effect.
+// It is an interruption, not a failure.
+func (r *reaper) cutByStop(result store.Event) error {
+	stop := r.event(store.ActionStop, store.OutcomeOK)
+	stop.Detail = "graceful stop cut this call off; the next pass resumes from state " + r.st.State
+	r.st.PendingAction = ""
+	r.transition(result, stop)
+	r.p.finish(r.c.item, OutcomeInterrupted, "", func(*store.Counts) {})
+	return outcomeError{errStopped}
 }
 
 // stopped records that a graceful stop left the customer where it is; the
