@@ -7,9 +7,10 @@
 // One trial:
 //
 //	fresh pcsim (httptest, 127.0.0.1) ◄── recorder: every PATCH/DELETE with the
-//	  15–25 customers: expired,             order status it met on arrival
-//	  protected, too young, outside,
-//	  one with an order > 60 days old
+//	  15–25 customers: expired,             order status it met on arrival;
+//	  protected, too young, outside,        network delay both ways
+//	  one with an order > 60 days old;    a third of the trials: 2 % injected 5xx;
+//	  deleted ones answer 404 or 403      cancellations take 10–500 ms
 //	fresh store: SQLite in a temp dir (every 5th trial: a Postgres schema)
 //	config file: tiny poll_interval/poll_max
 //
@@ -29,9 +30,10 @@
 //
 // D is the duration of an uninterrupted pass, measured before the trials
 // with as many passes at once as trials run. TestMain builds cmd/reaper once,
-// without -race, so the processes stay fast. Answers to PATCH and DELETE come
-// back a few milliseconds after the simulator acted, as over a network, so
-// kills also land between a step taking effect and the reaper recording it.
+// without -race, so the processes stay fast. PATCH and DELETE take a few
+// milliseconds to reach the simulator and their answers as long to come back,
+// as over a network, so kills also land between an intent and its call
+// arriving, and between a step taking effect and the reaper recording it.
 // SQLite state dirs live in /dev/shm where it exists: SIGKILL keeps the page
 // cache, so fsync only costs time here.
 //

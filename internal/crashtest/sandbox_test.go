@@ -1,6 +1,7 @@
 package crashtest
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -199,11 +200,13 @@ type mutation struct {
 // instant it arrived, before the simulator sees it. The simulator's own log
 // says what was answered; only this says what was already true.
 //
-// It also delays the answers to PATCH and DELETE by up to returnDelay after
-// the simulator acted, as the way back over a network does. The simulator's
-// own latency comes before it acts; this widens the window in which Partner
-// Center has done a step that the reaper has not recorded yet, which is the
-// window a crash test most needs to hit.
+// It also holds PATCH and DELETE up to netDelay on their way in, before the
+// simulator sees them, and their answers up to netDelay on the way back
+// after it acted, as a network does. A kill on the way in leaves an intent
+// whose call never arrived (the next pass must repeat it with the same
+// MS-RequestId); a kill on the way back leaves a step done in Partner Center
+// that the reaper never recorded. These are the windows a crash test most
+// needs to hit, and without the delays they would be a few microseconds wide.
 type recorder struct {
 	sim       *pcsim.Server
 	customers map[string]seeded // read only
@@ -213,7 +216,7 @@ type recorder struct {
 	mutations []mutation
 }
 
-const returnDelay = 8 * time.Millisecond
+const netDelay = 8 * time.Millisecond
 
 func (rc *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodPatch || r.Method == http.MethodDelete {
@@ -235,17 +238,16 @@ func (rc *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		rc.mu.Lock()
 		rc.mutations = append(rc.mutations, m)
-		delay := time.Duration(rc.rng.Int64N(int64(returnDelay)))
+		in, back := time.Duration(rc.rng.Int64N(int64(netDelay))), time.Duration(rc.rng.Int64N(int64(netDelay)))
 		rc.mu.Unlock()
 
+		if !wait(r.Context(), in) {
+			return // the reaper is gone: the request never reaches Partner Center
+		}
 		answer := httptest.NewRecorder()
 		rc.sim.ServeHTTP(answer, r)
-		t := time.NewTimer(delay)
-		defer t.Stop()
-		select {
-		case <-r.Context().Done():
+		if !wait(r.Context(), back) {
 			return // the reaper is gone; nobody reads the answer
-		case <-t.C:
 		}
 		for k, v := range answer.Header() {
 			w.Header()[k] = v
@@ -255,6 +257,18 @@ func (rc *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rc.sim.ServeHTTP(w, r)
+}
+
+// wait sleeps d and says true, or says false as soon as ctx ends.
+func wait(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 func (rc *recorder) log() []mutation {
