@@ -55,8 +55,12 @@ func (c *checked) untouchedOutsideSelection(sb *sandbox, st stored, stats pcsim.
 		}
 	}
 	for _, m := range muts {
-		if s := sb.customers[m.customerID]; !s.kind.selected() {
-			c.addf("%s %s reached %s customer %s (MS-RequestId %s)", m.method, m.orderID, s.kind, m.customerID, m.requestID)
+		s, known := sb.customers[m.customerID]
+		switch {
+		case !known:
+			c.addf("%s %s was sent for %s, a customer the sandbox never held", m.method, m.orderID, m.customerID)
+		case !s.kind.selected():
+			c.addf("%s %s was sent for %s customer %s (MS-RequestId %s)", m.method, m.orderID, s.kind, m.customerID, m.requestID)
 		}
 	}
 	for id, s := range sb.customers {
