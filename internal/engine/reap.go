@@ -247,6 +247,7 @@ func (r *reaper) await(ids []string) error {
 	lim := r.p.e.o.Config.Limits
 	model := r.p.e.model(r.p.acct.Name, time.Duration(lim.PollInterval), time.Duration(lim.CancelTimeout))
 	wait := model.firstWait()
+	since := time.Now() // the last cancel's answer: what the model's times count from
 	maxWait := time.Duration(lim.PollMax)
 	deadline := r.p.e.o.Now().Add(time.Duration(lim.CancelTimeout))
 	seen := map[string]bool{}
@@ -289,8 +290,10 @@ func (r *reaper) await(ids []string) error {
 			if err := r.p.record(r.ctx, append(cancelled, poll)...); err != nil {
 				return r.fail("record poll", err)
 			}
+			r.p.log.Debug("orders polled", "customer_id", r.st.CustomerID, "round", round,
+				"after", time.Since(since).Round(time.Millisecond), "pending", len(waiting))
 			if round == 0 {
-				model.observe(len(waiting) == 0)
+				model.observe(time.Since(since), len(waiting) == 0)
 			}
 			if len(waiting) == 0 {
 				return nil
@@ -300,7 +303,7 @@ func (r *reaper) await(ids []string) error {
 					strings.Join(waiting, ", "), time.Duration(lim.CancelTimeout)))
 			}
 		}
-		wait = model.nextWait(wait, round+1, maxWait)
+		wait = model.nextWait(wait, time.Since(since), round+1, maxWait)
 	}
 }
 
