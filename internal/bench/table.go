@@ -46,6 +46,9 @@ func WriteTable(w io.Writer, rs []Result) {
 		if r.Algorithm != AlgoEngine {
 			continue
 		}
+		s := r.Scenario
+		fmt.Fprintf(w, "%s: %s; engine limits: concurrency %d, requests_per_minute %d, poll_interval %s, poll_max %s; store %s\n",
+			s.Name, s.Description, s.Concurrency, s.ClientRate, s.PollInterval, s.PollMax, storeName(s))
 		if b := r.Bound; b.Lower() > 0 {
 			fmt.Fprintf(w, "%s lower bound: critical path (%d pages + 1 + %d PATCHes + 1 poll + 1 DELETE) × %s + %s = %s; "+
 				"rate floor W=%d/min: N=%d calls → %s, without the poll N=%d → %s\n",
@@ -62,8 +65,19 @@ func WriteTable(w io.Writer, rs []Result) {
 		}
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "targets:")
+	quick := false
+	for _, r := range rs {
+		quick = quick || r.Scenario.Quick
+	}
+	if quick {
+		fmt.Fprintln(w, "targets: not evaluated on a quick run")
+	} else {
+		fmt.Fprintln(w, "targets:")
+	}
 	for _, t := range Targets(rs) {
+		if quick {
+			break
+		}
 		mark := "met   "
 		if !t.Met {
 			mark = "MISSED"
@@ -126,6 +140,13 @@ func Targets(rs []Result) []Target {
 		}
 	}
 	return ts
+}
+
+func storeName(s Scenario) string {
+	if s.Store == "memory" {
+		return "in memory (audit rows counted, not kept)"
+	}
+	return "sqlite in a temp dir"
 }
 
 func problems(r Result) string {

@@ -24,11 +24,15 @@ func runBench(ctx context.Context, e *env, args []string) int {
 	name := fs.String("scenario", "all", "`scenario`: "+strings.Join(bench.Names(), ", "))
 	quick := fs.Bool("quick", false, "scale every scenario down to run in seconds (a smoke test, not a measurement)")
 	sample := fs.Bool("sample", true, "also run the sample algorithm where the scenario compares with it (--sample=false saves ~10 min on full)")
-	const synopsis = "[--scenario full|small|throttled|throttled-below-cap|fleet|all] [--quick] [--sample=false]"
+	concurrency := fs.Int("concurrency", bench.DefaultConcurrency, "the engine's limits.concurrency (customers in flight per account)")
+	const synopsis = "[--scenario full|small|throttled|throttled-below-cap|fleet|all] [--quick] [--sample=false] [--concurrency N]"
 	if _, code, ok := e.parse(fs, args, synopsis, 0); !ok {
 		return code
 	}
 	scenarios, err := bench.Lookup(*name, *quick)
+	if err == nil && *concurrency < 1 {
+		err = fmt.Errorf("--concurrency must be at least 1")
+	}
 	if err != nil {
 		fmt.Fprintf(e.stderr, "reaper bench: %v\n", err)
 		return exitUsage
@@ -36,6 +40,7 @@ func runBench(ctx context.Context, e *env, args []string) int {
 	var results []bench.Result
 	for _, s := range scenarios {
 		s.Baseline = s.Baseline && *sample
+		s.Concurrency = *concurrency
 		fmt.Fprintf(e.stderr, "%s: %s\n", s.Name, s.Description)
 		rs, err := bench.Run(ctx, s, e.stderr)
 		if err != nil {
