@@ -300,13 +300,12 @@ func runEngine(ctx context.Context, s Scenario, custs []customer, now time.Time)
 		return Result{}, err
 	}
 	defer closeStore()
-	st = wrapStore(st)
 
 	cfg := s.config([]identity{id}, []string{base}, "")
 	cs := &clients{limit: cfg.Limits.RequestsPerMinute}
 	var polls atomic.Int64
 	eng := engine.New(engine.Options{Config: cfg, Store: st, Connect: cs.connect,
-		Logger: benchLogger,
+		Logger: slog.New(slog.DiscardHandler),
 		OnEvent: func(ev store.Event) {
 			if ev.Action == store.ActionPoll {
 				polls.Add(1)
@@ -435,12 +434,6 @@ func runSample(ctx context.Context, s Scenario, custs []customer, now time.Time)
 	r.Problems = check(custs, sim.Customers())
 	return r, nil
 }
-
-// benchLogger is the engine's logger; a test may read it.
-var benchLogger = slog.New(slog.DiscardHandler)
-
-// wrapStore lets a test time the store's calls.
-var wrapStore = func(st store.Store) store.Store { return st }
 
 // errNoAccounts guards the fleet against an empty scenario.
 var errNoAccounts = errors.New("fleet: no accounts")
