@@ -146,8 +146,13 @@ func New(cfg Config) (*Client, error) {
 		c.pageSize = defaultPageSize
 	}
 	if c.http == nil {
+		// Keep as many idle connections as a pass has customers in flight:
+		// the default of 2 per host makes every busy pass reopen TLS sessions.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 64
 		c.http = &http.Client{
-			Timeout: defaultHTTPTimeout,
+			Transport: tr,
+			Timeout:   defaultHTTPTimeout,
 			// The API does not redirect; following one would resend a DELETE
 			// somewhere we did not choose.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
