@@ -102,6 +102,25 @@ func (e *env) configStore(ctx context.Context, path string) (cfg *policy.Config,
 	return cfg, st, exitOK, true
 }
 
+// customerCommand parses the arguments of a command that takes one customer
+// id and --config, loads the config and opens its store. When it fails it has
+// said why, and code is the exit code.
+func (e *env) customerCommand(ctx context.Context, name string, args []string) (id string, cfg *policy.Config, st store.Store, code int, ok bool) {
+	fs := e.newFlagSet(name)
+	cfgPath := e.configFlag(fs)
+	pos, code, ok := e.parse(fs, args, "<customer-id> [--config FILE]", 1)
+	if !ok {
+		return "", nil, nil, code, false
+	}
+	id, err := customerID(pos[0])
+	if err != nil {
+		fmt.Fprintf(e.stderr, "reaper %s: %v\n", name, err)
+		return "", nil, nil, exitUsage, false
+	}
+	cfg, st, code, ok = e.configStore(ctx, *cfgPath)
+	return id, cfg, st, code, ok
+}
+
 // describeStore names the store for messages; the URL is redacted because it may hold a password.
 func describeStore(cfg *policy.Config) string {
 	if cfg.Database.URL == "" {

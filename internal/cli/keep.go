@@ -134,18 +134,7 @@ func keepList(ctx context.Context, e *env, args []string) int {
 }
 
 func keepRemove(ctx context.Context, e *env, args []string) int {
-	fs := e.newFlagSet("keep rm")
-	cfgPath := e.configFlag(fs)
-	pos, code, ok := e.parse(fs, args, "<customer-id> [--config FILE]", 1)
-	if !ok {
-		return code
-	}
-	id, err := customerID(pos[0])
-	if err != nil {
-		fmt.Fprintf(e.stderr, "reaper keep rm: %v\n", err)
-		return exitUsage
-	}
-	_, st, code, ok := e.configStore(ctx, *cfgPath)
+	id, _, st, code, ok := e.customerCommand(ctx, "keep rm", args)
 	if !ok {
 		return code
 	}

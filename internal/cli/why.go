@@ -15,18 +15,7 @@ import (
 // runWhy explains one customer: what the store knows, what the policies say,
 // and what the next pass would do.
 func runWhy(ctx context.Context, e *env, args []string) int {
-	fs := e.newFlagSet("why")
-	cfgPath := e.configFlag(fs)
-	pos, code, ok := e.parse(fs, args, "<customer-id> [--config FILE]", 1)
-	if !ok {
-		return code
-	}
-	id, err := customerID(pos[0])
-	if err != nil {
-		fmt.Fprintf(e.stderr, "reaper why: %v\n", err)
-		return exitUsage
-	}
-	cfg, st, code, ok := e.configStore(ctx, *cfgPath)
+	id, cfg, st, code, ok := e.customerCommand(ctx, "why", args)
 	if !ok {
 		return code
 	}
@@ -120,18 +109,7 @@ func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") }
 // may try again. Only a blocked customer is touched: unblocking anything else
 // would skip a step of the state machine.
 func runUnblock(ctx context.Context, e *env, args []string) int {
-	fs := e.newFlagSet("unblock")
-	cfgPath := e.configFlag(fs)
-	pos, code, ok := e.parse(fs, args, "<customer-id> [--config FILE]", 1)
-	if !ok {
-		return code
-	}
-	id, err := customerID(pos[0])
-	if err != nil {
-		fmt.Fprintf(e.stderr, "reaper unblock: %v\n", err)
-		return exitUsage
-	}
-	_, st, code, ok := e.configStore(ctx, *cfgPath)
+	id, _, st, code, ok := e.customerCommand(ctx, "unblock", args)
 	if !ok {
 		return code
 	}
