@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -19,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/tipreaper/tipreaper/internal/engine"
+	"github.com/tipreaper/tipreaper/internal/memhttp"
 	"github.com/tipreaper/tipreaper/internal/pc"
 	"github.com/tipreaper/tipreaper/internal/pcsim"
 	"github.com/tipreaper/tipreaper/internal/policy"
@@ -421,49 +421,9 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// pipeNet serves HTTP on in-memory pipes: real HTTP on the wire, but no
-// socket, so a synctest bubble sees every goroutine block durably.
-type pipeNet struct {
-	conns chan net.Conn
-	done  chan struct{}
-	once  sync.Once
-}
-
+// startPipe serves h over in-memory HTTP (see memhttp); inside a synctest
+// bubble, call it inside the bubble and stop before the bubble ends.
 func startPipe(h http.Handler) (url string, hc *http.Client, stop func()) {
-	p := &pipeNet{conns: make(chan net.Conn), done: make(chan struct{})}
-	srv := &http.Server{Handler: h}
-	tr := &http.Transport{DialContext: p.dial}
-	go func() { _ = srv.Serve(p) }()
-	return "http://127.0.0.1", &http.Client{Transport: tr}, func() {
-		tr.CloseIdleConnections()
-		_ = srv.Close()
-	}
+	hc, stop = memhttp.Start(h)
+	return memhttp.URL, hc, stop
 }
-
-func (p *pipeNet) dial(ctx context.Context, _, _ string) (net.Conn, error) {
-	client, server := net.Pipe()
-	select {
-	case p.conns <- server:
-		return client, nil
-	case <-p.done:
-		return nil, net.ErrClosed
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
-func (p *pipeNet) Accept() (net.Conn, error) {
-	select {
-	case c := <-p.conns:
-		return c, nil
-	case <-p.done:
-		return nil, net.ErrClosed
-	}
-}
-
-func (p *pipeNet) Close() error {
-	p.once.Do(func() { close(p.done) })
-	return nil
-}
-
-func (p *pipeNet) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }

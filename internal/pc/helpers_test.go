@@ -2,10 +2,8 @@ package pc_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -16,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/tipreaper/tipreaper/internal/memhttp"
 	"github.com/tipreaper/tipreaper/internal/pc"
 	"github.com/tipreaper/tipreaper/internal/pcsim"
 )
@@ -106,56 +105,12 @@ func tokenRequests(sim *pcsim.Server) int {
 	return n
 }
 
-// pipeNet serves a handler over in-memory connections (net.Pipe) so that a
-// test inside a synctest bubble speaks real HTTP/1.1 while waits (backoff,
-// Retry-After) run on the bubble's fake clock.
-type pipeNet struct {
-	conns chan net.Conn
-	done  chan struct{}
-	once  sync.Once
-	srv   *http.Server
-	tr    *http.Transport
-}
-
-// startPipe must be called inside the bubble; stop before the bubble ends.
+// startPipe serves h over in-memory HTTP (see memhttp); inside a synctest
+// bubble, call it inside the bubble and stop before the bubble ends.
 func startPipe(h http.Handler) (url string, hc *http.Client, stop func()) {
-	p := &pipeNet{conns: make(chan net.Conn), done: make(chan struct{})}
-	p.srv = &http.Server{Handler: h}
-	p.tr = &http.Transport{DialContext: p.dial}
-	go func() { _ = p.srv.Serve(p) }()
-	return "http://127.0.0.1", &http.Client{Transport: p.tr}, func() {
-		p.tr.CloseIdleConnections()
-		_ = p.srv.Close()
-	}
+	hc, stop = memhttp.Start(h)
+	return memhttp.URL, hc, stop
 }
-
-func (p *pipeNet) dial(ctx context.Context, _, _ string) (net.Conn, error) {
-	client, server := net.Pipe()
-	select {
-	case p.conns <- server:
-		return client, nil
-	case <-p.done:
-		return nil, net.ErrClosed
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
-func (p *pipeNet) Accept() (net.Conn, error) {
-	select {
-	case c := <-p.conns:
-		return c, nil
-	case <-p.done:
-		return nil, net.ErrClosed
-	}
-}
-
-func (p *pipeNet) Close() error {
-	p.once.Do(func() { close(p.done) })
-	return nil
-}
-
-func (p *pipeNet) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
 
 // syncBuffer is a log sink safe for concurrent writers.
 type syncBuffer struct {
