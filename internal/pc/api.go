@@ -17,7 +17,7 @@ import (
 // failing fails the call: never a partial list.
 func (c *Client) ListCustomers(ctx context.Context) ([]Customer, error) {
 	first := c.root.String() + "/v1/customers?size=" + strconv.Itoa(c.pageSize)
-	return listAll(ctx, c, "list customers", first, func(cu Customer) error {
+	return listAll(ctx, c, "list customers", EndpointCustomers, first, func(cu Customer) error {
 		if cu.ID == "" {
 			return errors.New("customer without id")
 		}
@@ -32,7 +32,7 @@ func (c *Client) ListOrders(ctx context.Context, customerID string) ([]Order, er
 	if err != nil {
 		return nil, err
 	}
-	return listAll(ctx, c, op, p, checkOrder)
+	return listAll(ctx, c, op, EndpointOrders, p, checkOrder)
 }
 
 func checkOrder(o Order) error {
@@ -49,7 +49,7 @@ func (c *Client) GetOrder(ctx context.Context, customerID, orderID string) (Orde
 	if err != nil {
 		return Order{}, err
 	}
-	return c.orderCall(ctx, newCall(ctx, op, http.MethodGet, p))
+	return c.orderCall(ctx, newCall(ctx, op, EndpointOrder, http.MethodGet, p))
 }
 
 // ListEntitlements returns a customer's entitlements, all pages. The contract
@@ -61,7 +61,7 @@ func (c *Client) ListEntitlements(ctx context.Context, customerID string) ([]Ent
 	if err != nil {
 		return nil, err
 	}
-	return listAll[Entitlement](ctx, c, op, p, nil)
+	return listAll[Entitlement](ctx, c, op, EndpointEntitlements, p, nil)
 }
 
 // CancelOrder asks Partner Center to cancel an order (integration sandbox
@@ -80,7 +80,7 @@ func (c *Client) CancelOrder(ctx context.Context, customerID, orderID string) (O
 	if err != nil {
 		return Order{}, fmt.Errorf("%s: %w", op, err)
 	}
-	cl := newCall(ctx, op, http.MethodPatch, p)
+	cl := newCall(ctx, op, EndpointOrder, http.MethodPatch, p)
 	cl.body = body
 	return c.orderCall(ctx, cl)
 }
@@ -110,7 +110,7 @@ func (c *Client) DeleteCustomer(ctx context.Context, customerID string) error {
 	if err != nil {
 		return err
 	}
-	_, err = c.do(ctx, newCall(ctx, op, http.MethodDelete, p))
+	_, err = c.do(ctx, newCall(ctx, op, EndpointCustomer, http.MethodDelete, p))
 	return err
 }
 
@@ -120,7 +120,7 @@ func (c *Client) ListActivity(ctx context.Context, start, end time.Time) ([]Acti
 	s, e := start.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339)
 	op := fmt.Sprintf("list activity from %s to %s", s, e)
 	first := c.root.String() + "/v1/auditrecords?startDate=" + url.QueryEscape(s) + "&endDate=" + url.QueryEscape(e)
-	return listAll[ActivityRecord](ctx, c, op, first, nil)
+	return listAll[ActivityRecord](ctx, c, op, EndpointAuditRecords, first, nil)
 }
 
 // path builds {root}/v1/{segments} with each id escaped. Ids are checked

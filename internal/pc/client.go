@@ -28,6 +28,12 @@ type Config struct {
 	Logger        *slog.Logger // debug line per attempt; default: discard
 	MaxRetries    int          // 5xx / network / timeout retries; 0 = default 3, < 0 = none
 	Max429Retries int          // 429 retries; 0 = default 6, < 0 = none
+
+	// Observe, when set, is called once per HTTP attempt (API and token
+	// endpoint alike) after its answer is read or its transport failed. It
+	// is called from the calling goroutine, concurrently for concurrent
+	// calls, and must be quick: the ops metrics count requests with it.
+	Observe func(RequestInfo)
 }
 
 // Limiter is what the client needs of a rate limiter (ratelimit.Window
@@ -81,6 +87,7 @@ type Client struct {
 	log         *slog.Logger
 	maxRetries  int
 	max429      int
+	observer    func(RequestInfo)
 
 	// Waits between attempts; tests in this package shorten them.
 	retryDelays  []time.Duration // after the 1st, 2nd, 3rd… 5xx / network failure
@@ -137,6 +144,7 @@ func New(cfg Config) (*Client, error) {
 		log:          cfg.Logger,
 		maxRetries:   retriesOrDefault(cfg.MaxRetries, defaultMaxRetries),
 		max429:       retriesOrDefault(cfg.Max429Retries, defaultMax429Retries),
+		observer:     cfg.Observe,
 		retryDelays:  []time.Duration{500 * time.Millisecond, 1500 * time.Millisecond, 3500 * time.Millisecond},
 		throttleBase: time.Second,
 		throttleMax:  2 * time.Minute,

@@ -20,6 +20,7 @@ import (
 // these fields and carries the same MS-RequestId.
 type call struct {
 	op            string
+	endpoint      string // low-cardinality name of the route, for the observer
 	method        string
 	url           string
 	body          []byte      // JSON body, nil for none
@@ -36,8 +37,8 @@ type response struct {
 }
 
 // newCall fills the request identity from ctx or fresh GUIDs.
-func newCall(ctx context.Context, op, method, url string) *call {
-	cl := &call{op: op, method: method, url: url,
+func newCall(ctx context.Context, op, endpoint, method, url string) *call {
+	cl := &call{op: op, endpoint: endpoint, method: method, url: url,
 		requestID: requestIDFrom(ctx), correlationID: correlationIDFrom(ctx)}
 	if cl.requestID == "" {
 		cl.requestID = NewGUID()
@@ -158,6 +159,12 @@ func (c *Client) send(ctx context.Context, cl *call, tok string, n int, release 
 		resp.Body.Close()
 	}
 	release() // the response is in: the server has counted this request
+	ri := RequestInfo{Endpoint: cl.endpoint, Method: cl.method, Attempt: n, Duration: time.Since(start)}
+	if resp != nil && err == nil {
+		ri.StatusCode = resp.StatusCode
+		ri.Throttled = resp.StatusCode == http.StatusTooManyRequests
+	}
+	c.observe(ri)
 
 	attrs := []any{"method", cl.method, "path", req.URL.Path, "ms_request_id", cl.requestID,
 		"ms_correlation_id", cl.correlationID, "attempt", n, "ms", time.Since(start).Milliseconds()}

@@ -37,7 +37,7 @@ type link struct {
 // listAll GETs firstURL and every page after it by links.next, decoding the
 // items of each into T and checking each with check (may be nil). Any page
 // failing fails the whole listing: a partial list is never returned.
-func listAll[T any](ctx context.Context, c *Client, op, firstURL string, check func(T) error) ([]T, error) {
+func listAll[T any](ctx context.Context, c *Client, op, endpoint, firstURL string, check func(T) error) ([]T, error) {
 	var (
 		all    []T
 		seen   = map[string]bool{}
@@ -57,7 +57,7 @@ func listAll[T any](ctx context.Context, c *Client, op, firstURL string, check f
 		if page > 1 {
 			pageOp = fmt.Sprintf("%s (page %d)", op, page)
 		}
-		cl := newCall(ctx, pageOp, http.MethodGet, next)
+		cl := newCall(ctx, pageOp, endpoint, http.MethodGet, next)
 		cl.correlationID = correlationID
 		cl.header = header
 		if page > 1 {

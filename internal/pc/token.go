@@ -112,7 +112,7 @@ func (c *Client) fetchToken(ctx context.Context) (string, time.Time, error) {
 
 	for attempt := 0; ; attempt++ {
 		c.tokenFetches.Add(1)
-		tok, expires, err := c.fetchTokenOnce(ctx, op, form)
+		tok, expires, err := c.fetchTokenOnce(ctx, op, form, attempt+1)
 		if err == nil {
 			return tok, expires, nil
 		}
@@ -133,7 +133,7 @@ func (c *Client) fetchToken(ctx context.Context) (string, time.Time, error) {
 	}
 }
 
-func (c *Client) fetchTokenOnce(ctx context.Context, op, form string) (string, time.Time, error) {
+func (c *Client) fetchTokenOnce(ctx context.Context, op, form string, attempt int) (string, time.Time, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.tokenURL, strings.NewReader(form))
 	if err != nil {
 		return "", time.Time{}, &Error{Op: op, Err: errors.New("build token request")}
@@ -143,12 +143,20 @@ func (c *Client) fetchTokenOnce(ctx context.Context, op, form string) (string, t
 
 	start := time.Now()
 	resp, err := c.http.Do(req)
+	ri := RequestInfo{Endpoint: EndpointToken, Method: http.MethodPost, Attempt: attempt}
 	if err != nil {
+		ri.Duration = time.Since(start)
+		c.observe(ri)
 		c.log.DebugContext(ctx, "partner center token request failed", "error", c.redact(err.Error()))
 		return "", time.Time{}, &Error{Op: op, Err: c.safeTransportErr(err)}
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	resp.Body.Close()
+	ri.Duration = time.Since(start)
+	if err == nil {
+		ri.StatusCode, ri.Throttled = resp.StatusCode, resp.StatusCode == http.StatusTooManyRequests
+	}
+	c.observe(ri)
 	c.log.DebugContext(ctx, "partner center token request",
 		"method", http.MethodPost, "status", resp.StatusCode, "ms", time.Since(start).Milliseconds())
 	if err != nil {
