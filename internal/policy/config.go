@@ -1,7 +1,9 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"regexp"
@@ -23,8 +25,30 @@ type Config struct {
 	Limits   Limits
 	Keep     Keep // global protections: beat every policy of every account
 	Policies []Policy
+	HTTP     HTTP   // the daemon's HTTP endpoints
+	Notify   Notify // where pass outcomes are announced
+	// TokenKey encrypts the refresh tokens kept in the store (App+User
+	// credentials): the 32 bytes decoded from token_key or token_key_file
+	// (base64). "" when not set; required when an account uses refresh_token.
+	TokenKey Secret
 
-	scheduleLine int
+	// Warnings are things Load found that work but are risky (a literal
+	// secret in a file others can read). Print them; they never stop a command.
+	Warnings []Problem
+
+	scheduleLine   int
+	literalSecrets []Problem // where the file holds a secret as written, for Load's permission warning
+}
+
+// HTTP configures the endpoints `reaper run` serves (/metrics, /healthz, /readyz).
+type HTTP struct {
+	Listen string // host:port; "" = no server
+}
+
+// Notify configures the webhook told about passes.
+type Notify struct {
+	WebhookURL Secret  // https (http only for loopback); a Secret because such URLs carry a token; "" = off
+	QuotaWarn  float64 // notify when an account's customers reach this share of the Tip limit (75); default 0.9
 }
 
 // Database says where state lives. An empty URL means the embedded SQLite file
@@ -39,11 +63,19 @@ type Account struct {
 	Cloud           string // "public" (default), "china" or "usgov"
 	PartnerTenantID string // lower-case GUID
 	ClientID        string // lower-case GUID
-	ClientSecret    Secret
-	BaseURL         string // "" = the cloud's API root
-	Authority       string // "" = the cloud's login authority
-	ActivityLog     bool   // default true: also date customers from the partner activity log
-	Line            int    // where the account starts in the file
+	// Credential is how the account signs in; exactly one form is configured:
+	//   CredentialSecret:       ClientSecret (client_secret or client_secret_file)
+	//   CredentialCertificate:  ClientCertificate + ClientKey (client assertion)
+	//   CredentialRefreshToken: RefreshToken + ClientSecret (App+User, Secure Application Model)
+	Credential        Credential
+	ClientSecret      Secret // "" for CredentialCertificate
+	ClientCertificate []byte // PEM, certificate first (then its chain); not secret; nil unless CredentialCertificate
+	ClientKey         Secret // PEM private key matching ClientCertificate
+	RefreshToken      Secret // the first refresh token; the store keeps the rotated ones (encrypted with Config.TokenKey)
+	BaseURL           string // "" = the cloud's API root
+	Authority         string // "" = the cloud's login authority
+	ActivityLog       bool   // default true: also date customers from the partner activity log
+	Line              int    // where the account starts in the file
 }
 
 // Limits bound how hard and how far one pass may go.
@@ -56,7 +88,21 @@ type Limits struct {
 	MaxDeletesPerPass int      // blast-radius cap per account per pass; default 50
 	PlanMaxAge        Duration // `apply` refuses plans older than this; default 24h
 	DrainTimeout      Duration // graceful stop lets in-flight steps finish this long; default 30s
+	MaxRetryWait      Duration // longest wait a Retry-After may impose (API and token endpoint); beyond it the call ends throttled; default 2m
+	MaxListed         int      // a listing with more customers (or pages) than this is an error: the account stops; default 1000
+	// AllowAboveDocumentedRate lets RequestsPerMinute exceed 500, Partner
+	// Center's documented limit; default false.
+	AllowAboveDocumentedRate bool
 }
+
+// Credential names an account's form of credentials.
+type Credential string
+
+const (
+	CredentialSecret       Credential = "client_secret" // app-only, client credentials with a secret
+	CredentialCertificate  Credential = "certificate"   // app-only, client credentials with a signed assertion
+	CredentialRefreshToken Credential = "refresh_token" // App+User: refresh-token grant with the app's id and secret
+)
 
 // Policy selects customers of one account and says when they expire.
 type Policy struct {
@@ -98,19 +144,40 @@ func defaultLimits() Limits {
 		MaxDeletesPerPass: 50,
 		PlanMaxAge:        Duration(24 * time.Hour),
 		DrainTimeout:      Duration(30 * time.Second),
+		MaxRetryWait:      Duration(2 * time.Minute),
+		MaxListed:         1000,
 	}
 }
+
+const defaultQuotaWarn = 0.9
 
 const defaultStateDir = "./reaper-state"
 
 // Load reads the config file at path and parses it with the process
-// environment for ${VAR} references.
+// environment for ${VAR} references. The file must be a regular file of at
+// most 1 MiB (a problem naming the file otherwise). When the file holds a
+// secret as written and group or others may read it, Load adds a Warning.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, info, err := readRegularFile(path, maxConfigSize)
 	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return nil, fmt.Errorf("read config: %w", err)
+		}
+		return nil, Problems{{File: path, Message: err.Error()}}
 	}
-	return Parse(path, data, os.LookupEnv)
+	cfg, err := Parse(path, data, os.LookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	if perm := info.Mode().Perm(); perm&0o044 != 0 {
+		for _, p := range Problems(cfg.literalSecrets).sorted() {
+			p.Message = fmt.Sprintf("holds a secret as written and the file is readable by group or others (mode %04o): "+
+				"chmod 600 %s, or take the value from the environment (${VAR}) or a *_file", perm, path)
+			cfg.Warnings = append(cfg.Warnings, p)
+		}
+	}
+	return cfg, nil
 }
 
 // ValidateSchedule reports whether Schedule is set and parses as a cron spec:

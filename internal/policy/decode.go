@@ -46,6 +46,7 @@ type decoder struct {
 	file      string
 	lookupEnv func(string) (string, bool)
 	probs     Problems
+	literals  []Problem // secrets written in the file as they are (see literal)
 }
 
 func (d *decoder) addf(n *yaml.Node, field, format string, args ...any) {
@@ -108,7 +109,7 @@ func (d *decoder) syntax(err error) {
 
 func (d *decoder) config(root *yaml.Node) *Config {
 	cfg := &Config{File: d.file, StateDir: defaultStateDir, Limits: defaultLimits()}
-	m := d.fields(root, "", "schedule", "database", "state_dir", "accounts", "limits", "keep", "policies")
+	m := d.fields(root, "", topKeys...)
 
 	if n := m["schedule"]; n != nil {
 		cfg.scheduleLine = n.Line
@@ -123,11 +124,13 @@ func (d *decoder) config(root *yaml.Node) *Config {
 		}
 	}
 	if n := m["database"]; n != nil {
-		db := d.fields(n, "database", "url")
+		db := d.fields(n, "database", databaseKeys...)
 		if u := db["url"]; u != nil {
 			if s, ok := d.scalar(u, "database.url"); ok {
 				if msg := checkDatabaseURL(s); msg != "" {
 					d.addf(u, "database.url", "%s", msg)
+				} else if hasPassword(s) {
+					d.literal(u, "database.url")
 				}
 				cfg.Database.URL = Secret(s)
 			}
@@ -141,6 +144,14 @@ func (d *decoder) config(root *yaml.Node) *Config {
 	if n := m["limits"]; n != nil {
 		d.limits(n, &cfg.Limits)
 	}
+	if n := m["http"]; n != nil {
+		d.http(n, &cfg.HTTP)
+	}
+	cfg.Notify.QuotaWarn = defaultQuotaWarn
+	if n := m["notify"]; n != nil {
+		d.notify(n, &cfg.Notify)
+	}
+	tokenKeyNode := d.tokenKey(m, cfg)
 	if n := m["keep"]; n != nil {
 		cfg.Keep = d.keep(n, "keep")
 	}
@@ -174,8 +185,18 @@ func (d *decoder) config(root *yaml.Node) *Config {
 				endpointLine[key] = a.Line
 			}
 		}
+		if a.Credential == CredentialRefreshToken && cfg.TokenKey == "" && tokenKeyNode == nil {
+			at := fields["refresh_token"]
+			if at == nil {
+				at = fields["refresh_token_file"]
+			}
+			d.addf(at, fmt.Sprintf("accounts[%d].%s", i, resolveKey(fields, "refresh_token", "refresh_token_file")),
+				"needs token_key or token_key_file at the top level: the rotated refresh tokens are kept in the store encrypted with it")
+		}
 		cfg.Accounts = append(cfg.Accounts, a)
 	}
+
+	cfg.literalSecrets = d.literals
 
 	policyLine := map[string]int{}
 	for i, n := range d.list(m["policies"], "policies") {
@@ -212,7 +233,7 @@ func accountNames(as []Account) []string {
 // problems the caller finds across accounts.
 func (d *decoder) account(n *yaml.Node, path string) (Account, map[string]*yaml.Node) {
 	a := Account{Cloud: "public", ActivityLog: true, Line: resolve(n).Line}
-	m := d.fields(n, path, "name", "cloud", "partner_tenant_id", "client_id", "client_secret", "base_url", "authority", "activity_log")
+	m := d.fields(n, path, accountKeys...)
 	if m == nil {
 		return a, nil
 	}
@@ -227,14 +248,7 @@ func (d *decoder) account(n *yaml.Node, path string) (Account, map[string]*yaml.
 	}
 	a.PartnerTenantID = d.requiredGUID(n, m, path, "partner_tenant_id")
 	a.ClientID = d.requiredGUID(n, m, path, "client_id")
-	if v := d.required(n, m, path, "client_secret"); v != nil {
-		if s, ok := d.scalar(v, path+".client_secret"); ok {
-			if s == "" {
-				d.addf(v, path+".client_secret", "must not be empty")
-			}
-			a.ClientSecret = Secret(s)
-		}
-	}
+	d.credentials(n, m, path, &a)
 	for _, f := range []struct {
 		key string
 		dst *string
@@ -248,24 +262,33 @@ func (d *decoder) account(n *yaml.Node, path string) (Account, map[string]*yaml.
 			}
 		}
 	}
-	if v := m["activity_log"]; v != nil {
-		if s, ok := d.scalar(v, path+".activity_log"); ok && s != "" {
-			b, err := parseBool(s)
-			if err != nil {
-				d.addf(v, path+".activity_log", "%s is not true or false", show(v, s))
-			}
-			a.ActivityLog = b
-		}
-	}
+	d.boolean(m["activity_log"], path+".activity_log", &a.ActivityLog)
 	return a, m
 }
 
+// boolean reads an optional true/false into dst; absent or null keeps dst.
+func (d *decoder) boolean(n *yaml.Node, path string, dst *bool) {
+	if n == nil {
+		return
+	}
+	if s, ok := d.scalar(n, path); ok && s != "" {
+		b, err := parseBool(s)
+		if err != nil {
+			d.addf(n, path, "%s is not true or false", show(n, s))
+			return
+		}
+		*dst = b
+	}
+}
+
 func (d *decoder) limits(n *yaml.Node, l *Limits) {
-	m := d.fields(n, "limits", "concurrency", "requests_per_minute", "poll_interval", "poll_max",
-		"cancel_timeout", "max_deletes_per_pass", "plan_max_age", "drain_timeout")
+	m := d.fields(n, "limits", limitKeys...)
 	d.positiveInt(m["concurrency"], "limits.concurrency", &l.Concurrency)
 	d.positiveInt(m["requests_per_minute"], "limits.requests_per_minute", &l.RequestsPerMinute)
 	d.positiveInt(m["max_deletes_per_pass"], "limits.max_deletes_per_pass", &l.MaxDeletesPerPass)
+	d.positiveInt(m["max_listed"], "limits.max_listed", &l.MaxListed)
+	d.duration(m["max_retry_wait"], "limits.max_retry_wait", true, &l.MaxRetryWait)
+	d.boolean(m["allow_above_documented_rate"], "limits.allow_above_documented_rate", &l.AllowAboveDocumentedRate)
 	intervalOK := d.duration(m["poll_interval"], "limits.poll_interval", true, &l.PollInterval)
 	maxOK := d.duration(m["poll_max"], "limits.poll_max", true, &l.PollMax)
 	d.duration(m["cancel_timeout"], "limits.cancel_timeout", true, &l.CancelTimeout)
@@ -284,7 +307,7 @@ func (d *decoder) limits(n *yaml.Node, l *Limits) {
 // the caller finds across policies.
 func (d *decoder) policy(n *yaml.Node, path string) (Policy, map[string]*yaml.Node) {
 	p := Policy{Line: resolve(n).Line}
-	m := d.fields(n, path, "name", "account", "select", "older_than", "grace", "max_selected_fraction", "keep")
+	m := d.fields(n, path, policyKeys...)
 	if m == nil {
 		return p, nil
 	}
@@ -322,7 +345,7 @@ func (d *decoder) policy(n *yaml.Node, path string) (Policy, map[string]*yaml.No
 func (d *decoder) selector(n *yaml.Node, path string) Selector {
 	var s Selector
 	before := len(d.probs)
-	m := d.fields(n, path, "domain", "company_name", "customer_ids")
+	m := d.fields(n, path, selectorKeys...)
 	if m == nil {
 		return s
 	}
@@ -354,7 +377,7 @@ func (d *decoder) selector(n *yaml.Node, path string) Selector {
 
 func (d *decoder) keep(n *yaml.Node, path string) Keep {
 	var k Keep
-	m := d.fields(n, path, "customer_ids", "domains", "company_names")
+	m := d.fields(n, path, keepKeys...)
 	if v := m["customer_ids"]; v != nil {
 		k.CustomerIDs = d.guids(v, path+".customer_ids")
 	}

@@ -24,5 +24,7 @@
 // as StoreKeep) beat every selection; a customer of unknown age is never
 // expired by a policy that has an age requirement.
 //
-// The package does no I/O except Load reading the file.
+// I/O: Load reads the config file (a regular file of at most 1 MiB); Parse
+// reads the secret, certificate and key files the config names (*_file keys,
+// at most 64 KiB each), so a config that validates can sign in.
 package policy

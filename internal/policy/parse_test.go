@@ -56,12 +56,16 @@ func TestParseAcceptsAMinimalConfigAndFillsDefaults(t *testing.T) {
 		PollInterval: Duration(5 * time.Second), PollMax: Duration(time.Minute),
 		CancelTimeout: Duration(30 * time.Minute), MaxDeletesPerPass: 50,
 		PlanMaxAge: Duration(24 * time.Hour), DrainTimeout: Duration(30 * time.Second),
+		MaxRetryWait: Duration(2 * time.Minute), MaxListed: 1000, AllowAboveDocumentedRate: false,
 	}, cfg.Limits)
+	require.Equal(t, HTTP{}, cfg.HTTP)
+	require.Equal(t, Notify{QuotaWarn: 0.9}, cfg.Notify)
+	require.Equal(t, Secret(""), cfg.TokenKey)
 	require.Equal(t, []Account{{
 		Name: "a", Cloud: "public",
 		PartnerTenantID: "11111111-1111-1111-1111-111111111111",
 		ClientID:        "22222222-2222-2222-2222-222222222222",
-		ClientSecret:    "s", ActivityLog: true, Line: 2,
+		Credential:      CredentialSecret, ClientSecret: "s", ActivityLog: true, Line: 2,
 	}}, cfg.Accounts)
 	require.Empty(t, cfg.Policies)
 }
@@ -73,6 +77,10 @@ func TestTheExampleConfigParsesCleanly(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, cfg.ValidateSchedule())
 	require.Equal(t, Secret("from-env"), cfg.Accounts[0].ClientSecret)
+	require.Equal(t, CredentialSecret, cfg.Accounts[0].Credential)
+	require.Equal(t, "127.0.0.1:9464", cfg.HTTP.Listen)
+	require.Equal(t, Notify{QuotaWarn: 0.9}, cfg.Notify)
+	require.Equal(t, defaultLimits(), cfg.Limits)
 	require.Len(t, cfg.Policies, 1)
 	p := cfg.Policies[0]
 	require.Equal(t, "contoso-tip", p.Account)
@@ -83,7 +91,7 @@ func TestTheExampleConfigParsesCleanly(t *testing.T) {
 	require.Equal(t, []string{"33333333-3333-3333-3333-333333333333"}, p.Keep.CustomerIDs)
 
 	_, err = Parse("config.example.yaml", data, env(nil))
-	require.ErrorContains(t, err, "config.example.yaml:30: accounts[0].client_secret: environment variable PC_CLIENT_SECRET is not set")
+	require.ErrorContains(t, err, "config.example.yaml:56: accounts[0].client_secret: environment variable PC_CLIENT_SECRET is not set")
 }
 
 func TestParseReportsEachProblemWithItsLineAndField(t *testing.T) {
@@ -535,7 +543,7 @@ func TestLoadReadsTheFileAndNamesItInProblems(t *testing.T) {
 	bad := dir + "/bad.yaml"
 	require.NoError(t, os.WriteFile(bad, []byte(account+"bogus: 1\n"), 0o600))
 	_, err = Load(bad)
-	require.EqualError(t, err, bad+":6: bogus: unknown field (known: schedule, database, state_dir, accounts, limits, keep, policies)")
+	require.EqualError(t, err, bad+":6: bogus: unknown field (known: schedule, database, state_dir, token_key, token_key_file, http, notify, accounts, limits, keep, policies)")
 
 	_, err = Load(dir + "/missing.yaml")
 	require.ErrorIs(t, err, os.ErrNotExist)
