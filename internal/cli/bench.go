@@ -5,12 +5,32 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/tipreaper/tipreaper/internal/bench"
 )
 
-// runBench is `reaper bench`: the scenarios of internal/bench against the
+func init() { register(newBenchCmd) }
+
+// newBenchCmd is `reaper bench`: the scenarios of internal/bench against the
 // in-process simulator, one table of results on stdout, progress on stderr.
-func runBench(ctx context.Context, e *env, args []string) int {
+func newBenchCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "bench [flags]",
+		Short: "measure a pass against the simulator (see BENCHMARKS.md)",
+		Args:  noArgs,
+	}
+	name := cmd.Flags().String("scenario", "all", "`scenario`: "+strings.Join(bench.Names(), ", "))
+	quick := cmd.Flags().Bool("quick", false, "scale every scenario down to run in seconds (a smoke test, not a measurement)")
+	sample := cmd.Flags().Bool("sample", true, "also run the sample algorithm where the scenario compares with it (--sample=false saves ~10 min on full)")
+	concurrency := cmd.Flags().Int("concurrency", bench.DefaultConcurrency, "the engine's limits.concurrency (customers in flight per account)")
+	cmd.RunE = e.run(func(ctx context.Context, _ []string) int {
+		return runBench(ctx, e, *name, *quick, *sample, *concurrency)
+	})
+	return cmd
+}
+
+func runBench(ctx context.Context, e *env, name string, quick, sample bool, concurrency int) int {
 	// The fleet scenario starts this executable again to serve its
 	// simulators outside the measured process.
 	if child, err := bench.ServeFleetIfChild(e.stdin, e.stdout); child {
@@ -20,17 +40,8 @@ func runBench(ctx context.Context, e *env, args []string) int {
 		}
 		return exitOK
 	}
-	fs := e.newFlagSet("bench")
-	name := fs.String("scenario", "all", "`scenario`: "+strings.Join(bench.Names(), ", "))
-	quick := fs.Bool("quick", false, "scale every scenario down to run in seconds (a smoke test, not a measurement)")
-	sample := fs.Bool("sample", true, "also run the sample algorithm where the scenario compares with it (--sample=false saves ~10 min on full)")
-	concurrency := fs.Int("concurrency", bench.DefaultConcurrency, "the engine's limits.concurrency (customers in flight per account)")
-	const synopsis = "[--scenario full|small|throttled|throttled-below-cap|fleet|all] [--quick] [--sample=false] [--concurrency N]"
-	if _, code, ok := e.parse(fs, args, synopsis, 0); !ok {
-		return code
-	}
-	scenarios, err := bench.Lookup(*name, *quick)
-	if err == nil && *concurrency < 1 {
+	scenarios, err := bench.Lookup(name, quick)
+	if err == nil && concurrency < 1 {
 		err = fmt.Errorf("--concurrency must be at least 1")
 	}
 	if err != nil {
@@ -39,8 +50,8 @@ func runBench(ctx context.Context, e *env, args []string) int {
 	}
 	var results []bench.Result
 	for _, s := range scenarios {
-		s.Baseline = s.Baseline && *sample
-		s.Concurrency = *concurrency
+		s.Baseline = s.Baseline && sample
+		s.Concurrency = concurrency
 		fmt.Fprintf(e.stderr, "%s: %s\n", s.Name, s.Description)
 		rs, err := bench.Run(ctx, s, e.stderr)
 		if err != nil {

@@ -3,15 +3,18 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // Exit codes of every command.
@@ -67,32 +70,46 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		lookupEnv: os.LookupEnv,
 		now:       time.Now,
 	}
-	if len(args) == 0 {
-		e.usage(e.stderr)
-		return exitUsage
-	}
-	name, rest := args[0], args[1:]
-	switch name {
-	case "-h", "-help", "--help", "help":
-		e.usage(e.stdout)
+	root := e.newRoot()
+	root.SetArgs(args)
+	root.SetIn(e.stdin)
+	root.SetOut(e.stdout)
+	root.SetErr(e.stderr)
+	cmd, err := root.ExecuteContextC(ctx)
+	var code exitCode
+	switch {
+	case err == nil:
 		return exitOK
-	}
-	cmd, ok := commandByName(name)
-	if !ok {
-		fmt.Fprintf(e.stderr, "reaper: unknown command %q\n\n", name)
-		e.usage(e.stderr)
+	case errors.As(err, &code):
+		return int(code)
+	default:
+		// Every error a command's own code returns is an exitCode (it has
+		// printed its message); anything else is cobra's or pflag's verdict on
+		// the arguments: a usage error.
+		fmt.Fprintf(e.stderr, "%s: %s\n", cmd.CommandPath(), strings.TrimRight(err.Error(), "\n"))
+		fmt.Fprintf(e.stderr, "usage: %s\nrun `%s -h` for help\n", cmd.UseLine(), cmd.CommandPath())
 		return exitUsage
 	}
-	return cmd.run(ctx, e, rest)
 }
 
-// env is what a command gets from its caller: the streams and the process's surroundings.
+// exitCode is what a command returns to Run when it ends with a non-zero
+// exit: it has already said why on stderr.
+type exitCode int
+
+func (c exitCode) Error() string { return fmt.Sprintf("exit status %d", int(c)) }
+
+// env is what a command gets from its caller: the streams, the process's
+// surroundings, and the global flags.
 type env struct {
 	stdin     io.Reader
 	stdout    io.Writer
 	stderr    io.Writer
 	lookupEnv func(string) (string, bool)
 	now       func() time.Time
+
+	config    string      // --config
+	logFormat string      // --log-format
+	logLevel  optionLevel // --log-level; each command has its own default
 }
 
 // lockedWriter serialises writes: engine events arrive from several goroutines
@@ -108,150 +125,216 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-type command struct {
-	name    string
-	args    string // synopsis after the name
-	summary string
-	run     func(ctx context.Context, e *env, args []string) int
-}
+// commands builds every top-level command. Each command lives in its own
+// file, which adds its constructor here in an init function:
+//
+//	func init() { register(newFrobCmd) }
+//
+//	func newFrobCmd(e *env) *cobra.Command {
+//		cmd := &cobra.Command{Use: "frob <customer-id>", Short: "…", Args: exactArgs(1)}
+//		dry := cmd.Flags().Bool("dry-run", false, "…")
+//		cmd.RunE = e.run(func(ctx context.Context, args []string) int { … return exitOK })
+//		return cmd
+//	}
+var commands []func(*env) *cobra.Command
 
-// commands is filled in init to break the cycle commandByName → cmd.run → usage → commands.
-var commands []command
+// register adds a top-level command; call it from an init function.
+func register(build func(*env) *cobra.Command) { commands = append(commands, build) }
 
-func init() {
-	commands = []command{
-		{"demo", "[--keep-state]", "a live pass against the built-in simulator with an embedded store", runDemo},
-		{"validate", "[--config FILE]", "check a config file; every problem as FILE:LINE: message", runValidate},
-		{"migrate", "[--config FILE]", "create or upgrade the audit tables", runMigrate},
-		{"once", "[--config FILE] [--dry-run] [--policy NAME] [--json]", "one pass now (a dry run stores a plan)", runOnce},
-		{"apply", "<plan-id> [--config FILE] [--json]", "carry out a stored dry-run plan", runApply},
-		{"run", "[--config FILE] [--now] [--log-format text|json]", "the daemon: a pass on the config's schedule", runDaemon},
-		{"keep", "add <customer-id> --reason TEXT [--until DATE] [--by NAME] | list | rm <customer-id>", "protect customers from deletion", runKeep},
-		{"why", "<customer-id> [--config FILE]", "explain what reaper knows and would do about a customer", runWhy},
-		{"unblock", "<customer-id> [--config FILE]", "a person resolved a blocked customer: let passes retry it", runUnblock},
-		{"sim", "[--listen ADDR] [--seed FILE] [--latency MIN-MAX] …", "serve the Partner Center simulator", runSim},
-		{"bench", "[--scenario full|small|throttled|throttled-below-cap|fleet|all] [--quick]", "measure a pass against the simulator (see BENCHMARKS.md)", runBench},
-	}
-}
-
-func commandByName(name string) (command, bool) {
-	for _, c := range commands {
-		if c.name == name {
-			return c, true
+// run adapts a command body that returns an exit code to cobra's RunE.
+func (e *env) run(body func(ctx context.Context, args []string) int) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		if code := body(cmd.Context(), args); code != exitOK {
+			return exitCode(code)
 		}
+		return nil
 	}
-	return command{}, false
 }
 
-func (e *env) usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: reaper <command> [flags] [args]")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Deletes expired customers of a Partner Center Testing in Production sandbox.")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "commands:")
-	for _, c := range commands {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+const rootLong = `Deletes expired customers of a Partner Center Testing in Production sandbox.
+
+--config defaults to $REAPER_CONFIG, else ./reaper.yaml. ` + "`reaper <command> -h`" + ` shows its flags.
+exit codes: 0 all handled, 1 a customer failed or is blocked or the pass stopped, 2 bad config or usage`
+
+// usageTemplate is cobra's, in the lower-case style of the rest of the output.
+const usageTemplate = `usage: {{.UseLine}}{{if .HasAvailableSubCommands}}
+
+commands:{{range .Commands}}{{if (or .IsAvailableCommand (eq .Name "help"))}}
+  {{rpad .Name .NamePadding }} {{.Short}}{{end}}{{end}}{{end}}{{if gt (len .Aliases) 0}}
+
+aliases: {{.NameAndAliases}}{{end}}{{if .HasExample}}
+
+examples:
+{{.Example}}{{end}}{{if .HasAvailableLocalFlags}}
+
+flags:
+{{.LocalFlags.FlagUsages | trimTrailingWhitespaces}}{{end}}{{if .HasAvailableInheritedFlags}}
+
+global flags:
+{{.InheritedFlags.FlagUsages | trimTrailingWhitespaces}}{{end}}
+`
+
+// newRoot builds the reaper command with every registered command under it.
+func (e *env) newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "reaper <command> [flags] [args]",
+		Short:         "Delete expired customers of a Partner Center Tip sandbox",
+		Long:          rootLong,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		// An unknown command is a usage error with a did-you-mean.
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return nil
+			}
+			msg := fmt.Sprintf("unknown command %q", args[0])
+			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+				msg += "; did you mean " + strings.Join(s, " or ") + "?"
+			}
+			return errors.New(msg)
+		},
+		// With no command: the usage on stderr, exit 2.
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fmt.Fprint(e.stderr, cmd.UsageString())
+			return exitCode(exitUsage)
+		},
 	}
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "--config defaults to $REAPER_CONFIG, else ./reaper.yaml. `reaper <command> -h` shows its flags.")
-	fmt.Fprintln(w, "exit codes: 0 all handled, 1 a customer failed or is blocked or the pass stopped, 2 bad config or usage")
-}
+	root.SuggestionsMinimumDistance = 2
+	root.SetUsageTemplate(usageTemplate)
+	root.SetFlagErrorFunc(flagError)
 
-// newFlagSet returns a FlagSet that reports errors on stderr but leaves the
-// usage text to parse, which decides between stdout (-h) and stderr (mistakes).
-func (e *env) newFlagSet(name string) *flag.FlagSet {
-	fs := flag.NewFlagSet("reaper "+name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {}
-	return fs
-}
-
-// configFlag registers --config with its documented default.
-func (e *env) configFlag(fs *flag.FlagSet) *string {
-	def := "reaper.yaml"
+	e.config = "reaper.yaml"
 	if v, ok := e.lookupEnv("REAPER_CONFIG"); ok && v != "" {
-		def = v
+		e.config = v
 	}
-	return fs.String("config", def, "config `FILE`; $REAPER_CONFIG when set")
+	e.logFormat = "text"
+	pf := root.PersistentFlags()
+	pf.StringVar(&e.config, "config", e.config, "config `FILE`; $REAPER_CONFIG when set")
+	pf.Var(&logFormatValue{&e.logFormat}, "log-format", "log `format` on stderr: text or json")
+	pf.Var(&e.logLevel, "log-level", "log `level` on stderr: debug, info, warn, error (default warn; info for run)")
+
+	for _, build := range commands {
+		root.AddCommand(build(e))
+	}
+	return root
 }
 
-// parse parses args with fs after moving flags in front of positionals, so
-// `keep add ID --reason x` reads like `keep add --reason x ID`. It returns the
-// positionals, or ok=false with the exit code when the command must stop here
-// (-h: usage on stdout, 0; a bad flag or wrong number of positionals: usage on
-// stderr, 2). nargs < 0 means any number of positionals.
-func (e *env) parse(fs *flag.FlagSet, args []string, synopsis string, nargs int) (pos []string, code int, ok bool) {
-	err := fs.Parse(reorder(fs, args))
-	if errors.Is(err, flag.ErrHelp) {
-		printFlagUsage(e.stdout, fs, synopsis)
-		return nil, exitOK, false
+// flagError adds a did-you-mean to pflag's "unknown flag: --x" when a flag
+// of the command is spelled close to it.
+func flagError(cmd *cobra.Command, err error) error {
+	name, ok := strings.CutPrefix(err.Error(), "unknown flag: --")
+	if !ok {
+		return err
 	}
-	if err != nil {
-		printFlagUsage(e.stderr, fs, synopsis)
-		return nil, exitUsage, false
+	best, bestDist := "", 3 // suggest only within two edits
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if f.Hidden {
+			return
+		}
+		d := levenshtein(name, f.Name)
+		if strings.HasPrefix(f.Name, name) && len(name) >= 3 {
+			d = min(d, 1)
+		}
+		if d < bestDist {
+			best, bestDist = f.Name, d
+		}
+	})
+	if best == "" {
+		return err
 	}
-	pos = fs.Args()
-	if nargs >= 0 && len(pos) != nargs {
+	return fmt.Errorf("%w; did you mean --%s?", err, best)
+}
+
+// levenshtein is the edit distance between a and b.
+func levenshtein(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
+
+// exactArgs accepts exactly n positional arguments, in the words of the rest
+// of the CLI.
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
 		switch {
-		case len(pos) > nargs:
-			fmt.Fprintf(e.stderr, "%s: unexpected argument %q\n", fs.Name(), pos[nargs])
-		default:
-			fmt.Fprintf(e.stderr, "%s: missing argument\n", fs.Name())
+		case len(args) > n:
+			return fmt.Errorf("unexpected argument %q", args[n])
+		case len(args) < n:
+			return errors.New("missing argument")
 		}
-		printFlagUsage(e.stderr, fs, synopsis)
-		return nil, exitUsage, false
-	}
-	return pos, exitOK, true
-}
-
-func printFlagUsage(w io.Writer, fs *flag.FlagSet, synopsis string) {
-	fmt.Fprintf(w, "usage: %s %s\n", fs.Name(), synopsis)
-	has := false
-	fs.VisitAll(func(*flag.Flag) { has = true })
-	if has {
-		fmt.Fprintln(w, "flags:")
-		prev := fs.Output()
-		fs.SetOutput(w)
-		fs.PrintDefaults()
-		fs.SetOutput(prev)
+		return nil
 	}
 }
 
-// reorder moves every flag (and the value of a non-boolean flag given as a
-// separate argument) before the positionals, ending the flags with "--" so a
-// positional that starts with "-" is not taken for a flag. An unknown flag is
-// kept as a flag for Parse to reject.
-func reorder(fs *flag.FlagSet, args []string) []string {
-	var flags, pos []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			pos = append(pos, args[i+1:]...)
-			break
-		}
-		if len(a) < 2 || a[0] != '-' {
-			pos = append(pos, a)
-			continue
-		}
-		flags = append(flags, a)
-		name := strings.TrimLeft(a, "-")
-		if strings.Contains(name, "=") {
-			continue
-		}
-		f := fs.Lookup(name)
-		if f == nil {
-			continue
-		}
-		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
-			continue
-		}
-		if i+1 < len(args) {
-			flags = append(flags, args[i+1])
-			i++
-		}
-	}
-	return append(append(flags, "--"), pos...)
+// noArgs accepts no positional argument.
+var noArgs = exactArgs(0)
+
+// optionLevel is the --log-level flag: a slog level, or unset so that each
+// command picks its own default.
+type optionLevel struct {
+	l   slog.Level
+	set bool
 }
+
+func (f *optionLevel) String() string {
+	if !f.set {
+		return ""
+	}
+	return strings.ToLower(f.l.String())
+}
+
+func (f *optionLevel) Set(s string) error {
+	if err := f.l.UnmarshalText([]byte(s)); err != nil {
+		return fmt.Errorf("unknown log level %q (debug, info, warn or error)", s)
+	}
+	f.set = true
+	return nil
+}
+
+func (f *optionLevel) Type() string { return "level" }
+
+// level is --log-level, or def when it was not given.
+func (f *optionLevel) level(def slog.Level) slog.Level {
+	if !f.set {
+		return def
+	}
+	return f.l
+}
+
+// logFormatValue is the --log-format flag: text or json, checked when parsed.
+type logFormatValue struct{ p *string }
+
+func (v *logFormatValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return *v.p
+}
+
+func (v *logFormatValue) Set(s string) error {
+	switch s {
+	case "text", "json":
+		*v.p = s
+		return nil
+	}
+	return fmt.Errorf("unknown log format %q (text or json)", s)
+}
+
+func (v *logFormatValue) Type() string { return "format" }
 
 // currentUser names the person at the keyboard for keep rows and unblock events.
 func (e *env) currentUser() string {

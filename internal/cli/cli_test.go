@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"flag"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -78,6 +77,12 @@ func TestUsage(t *testing.T) {
 		{"an unknown flag exits 2 with the command's usage", []string{"validate", "--colour"}, 2, "", "usage: reaper validate"},
 		{"-h prints the command's usage on stdout and exits 0", []string{"once", "-h"}, 0, "--dry-run", ""},
 		{"help prints the command list on stdout", []string{"help"}, 0, "unblock", ""},
+		{"help <command> prints the command's usage on stdout", []string{"help", "keep"}, 0, "usage: reaper keep", ""},
+		{"a mistyped command gets a did-you-mean", []string{"valdate"}, 2, "", "did you mean validate?"},
+		{"a mistyped flag gets a did-you-mean", []string{"validate", "--confg", "x"}, 2, "", "did you mean --config?"},
+		{"a mistyped flag of a subcommand gets a did-you-mean", []string{"keep", "add", idOld1, "--reasn", "x"}, 2, "", "did you mean --reason?"},
+		{"keep with an unknown subcommand exits 2", []string{"keep", "frob"}, 2, "", `unknown subcommand "frob"`},
+		{"a bad log level exits 2", []string{"once", "--log-level", "loud"}, 2, "", "unknown log level"},
 		{"a missing positional exits 2", []string{"why"}, 2, "", "missing argument"},
 		{"an extra positional exits 2", []string{"validate", "extra"}, 2, "", `unexpected argument "extra"`},
 		{"a bad customer id exits 2", []string{"why", "contoso.onmicrosoft.com"}, 2, "", "is not a customer id"},
@@ -98,26 +103,27 @@ func TestUsage(t *testing.T) {
 	}
 }
 
-func TestReorderPutsFlagsBeforePositionals(t *testing.T) {
-	fs := flag.NewFlagSet("x", flag.ContinueOnError)
-	fs.String("reason", "", "")
-	fs.Bool("json", false, "")
+func TestFlagsAndPositionalsInAnyOrder(t *testing.T) {
+	path := writeConfig(t, nil, "")
 	tests := []struct {
-		name string
-		in   []string
-		want []string
+		name   string
+		args   []string
+		code   int
+		stderr string // substring
 	}{
-		{"a flag after the positional moves in front with its value", []string{"ID", "--reason", "x y"}, []string{"--reason", "x y", "--", "ID"}},
-		{"a flag before the positional stays", []string{"--reason", "x", "ID"}, []string{"--reason", "x", "--", "ID"}},
-		{"a boolean flag takes no value", []string{"ID", "--json", "more"}, []string{"--json", "--", "ID", "more"}},
-		{"flag=value is one argument", []string{"ID", "--reason=x"}, []string{"--reason=x", "--", "ID"}},
-		{"after -- everything is positional", []string{"--", "--reason", "x"}, []string{"--", "--reason", "x"}},
-		{"an unknown flag is left for Parse to reject", []string{"ID", "--nope"}, []string{"--nope", "--", "ID"}},
-		{"a lone dash is positional", []string{"-"}, []string{"--", "-"}},
+		{"a flag after the positional, with its value", []string{"keep", "add", idOld1, "--reason", "x y", "--config", path}, 0, ""},
+		{"flags before the positional", []string{"keep", "add", "--config", path, "--reason", "x", idOld1}, 0, ""},
+		{"flag=value is one argument", []string{"keep", "add", idOld1, "--reason=x", "--config=" + path}, 0, ""},
+		{"a global flag before the command", []string{"--config", path, "keep", "add", idOld1, "--reason", "x"}, 0, ""},
+		{"after -- everything is positional", []string{"keep", "add", "--config", path, "--reason", "x", "--", "--reason"}, 2, "is not a customer id"},
+		{"an unknown flag after the positional is refused", []string{"why", idOld1, "--nope"}, 2, "unknown flag: --nope"},
+		{"a boolean flag takes no value", []string{"apply", "--json", "x", "--config", path}, 2, `"x" is not a plan id`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			require.Equal(t, tt.want, reorder(fs, tt.in))
+			r := reaper(t, tt.args...)
+			require.Equal(t, tt.code, r.code, r)
+			require.Contains(t, r.stderr, tt.stderr)
 		})
 	}
 }

@@ -102,22 +102,16 @@ func (e *env) configStore(ctx context.Context, path string) (cfg *policy.Config,
 	return cfg, st, exitOK, true
 }
 
-// customerCommand parses the arguments of a command that takes one customer
-// id and --config, loads the config and opens its store. When it fails it has
-// said why, and code is the exit code.
-func (e *env) customerCommand(ctx context.Context, name string, args []string) (id string, cfg *policy.Config, st store.Store, code int, ok bool) {
-	fs := e.newFlagSet(name)
-	cfgPath := e.configFlag(fs)
-	pos, code, ok := e.parse(fs, args, "<customer-id> [--config FILE]", 1)
-	if !ok {
-		return "", nil, nil, code, false
-	}
-	id, err := customerID(pos[0])
+// customerCommand checks the customer id argument of a command that takes
+// one, loads the config and opens its store. When it fails it has said why,
+// and code is the exit code.
+func (e *env) customerCommand(ctx context.Context, name, arg string) (id string, cfg *policy.Config, st store.Store, code int, ok bool) {
+	id, err := customerID(arg)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "reaper %s: %v\n", name, err)
 		return "", nil, nil, exitUsage, false
 	}
-	cfg, st, code, ok = e.configStore(ctx, *cfgPath)
+	cfg, st, code, ok = e.configStore(ctx, e.config)
 	return id, cfg, st, code, ok
 }
 
@@ -150,7 +144,15 @@ func connect(cfg *policy.Config, logger *slog.Logger) func(policy.Account) (engi
 	}
 }
 
-// newLogger returns the slog logger of a command: text or JSON on w.
+// logger is the slog logger of a command on stderr, in --log-format, at
+// --log-level or def.
+func (e *env) logger(def slog.Level) *slog.Logger {
+	// --log-format was checked when parsed: newLogger cannot fail here.
+	l, _ := newLogger(e.stderr, e.logFormat, e.logLevel.level(def))
+	return l
+}
+
+// newLogger returns a slog logger: text or JSON on w.
 func newLogger(w io.Writer, format string, level slog.Level) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: level}
 	switch format {
@@ -162,9 +164,3 @@ func newLogger(w io.Writer, format string, level slog.Level) (*slog.Logger, erro
 		return nil, fmt.Errorf("unknown log format %q (text or json)", format)
 	}
 }
-
-// levelFlag is a flag.Value for slog levels.
-type levelFlag struct{ l slog.Level }
-
-func (f *levelFlag) String() string     { return strings.ToLower(f.l.String()) }
-func (f *levelFlag) Set(s string) error { return f.l.UnmarshalText([]byte(s)) }

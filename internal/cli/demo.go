@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/tipreaper/tipreaper/internal/engine"
 	"github.com/tipreaper/tipreaper/internal/pcsim"
 	"github.com/tipreaper/tipreaper/internal/policy"
@@ -30,17 +32,23 @@ const demoAccount = "demo"
 // blocked, and the demo expects that.
 const uncancellableAge = 60 * 24 * time.Hour
 
+func init() { register(newDemoCmd) }
+
+func newDemoCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "demo [flags]",
+		Short: "a live pass against the built-in simulator with an embedded store",
+		Args:  noArgs,
+	}
+	keepState := cmd.Flags().Bool("keep-state", true, "keep the demo's state directory after the demo (--keep-state=false removes it)")
+	cmd.RunE = e.run(func(ctx context.Context, _ []string) int { return runDemo(ctx, e, keepState) })
+	return cmd
+}
+
 // runDemo is the README's first command: one live pass against an in-process
 // simulator, with a fresh SQLite store, then a check against the simulator
 // that the pass deleted what it should and nothing else.
-func runDemo(ctx context.Context, e *env, args []string) int {
-	fs := e.newFlagSet("demo")
-	keepState := fs.Bool("keep-state", true, "keep the demo's state directory after the demo (--keep-state=false removes it)")
-	level := &levelFlag{l: slog.LevelWarn}
-	fs.Var(level, "log-level", "engine log `level` on stderr: debug, info, warn, error")
-	if _, code, ok := e.parse(fs, args, "[--keep-state=false] [--log-level LEVEL]", 0); !ok {
-		return code
-	}
+func runDemo(ctx context.Context, e *env, keepState *bool) int {
 	now := e.now()
 
 	// The simulator: the demo sandbox, behind a real loopback listener so the
@@ -113,7 +121,7 @@ func runDemo(ctx context.Context, e *env, args []string) int {
 	fmt.Fprintf(e.stdout, "store: SQLite at %s\n", filepath.Join(dir, "reaper.db"))
 	fmt.Fprintf(e.stdout, "policy ci-leftovers: domain ^ci-[0-9a-f]{8}\\.onmicrosoft\\.com$, older than 72h, keep company ^CI golden\n\n")
 
-	logger, _ := newLogger(e.stderr, "text", level.l)
+	logger := e.logger(slog.LevelWarn)
 	out := newReportPrinter(e.stdout, "demo.yaml")
 	eng := engine.New(engine.Options{Config: cfg, Store: st, Connect: connect(cfg, logger), Logger: logger,
 		OnEvent: out.event, Now: e.now})

@@ -8,6 +8,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/tipreaper/tipreaper/internal/store"
 )
 
@@ -26,63 +28,73 @@ func customerID(s string) (string, error) {
 
 const dateLayout = "2006-01-02"
 
-func runKeep(ctx context.Context, e *env, args []string) int {
-	const synopsis = "add <customer-id> --reason TEXT [--until YYYY-MM-DD] [--by NAME] | list | rm <customer-id>; each takes [--config FILE]"
-	if len(args) == 0 {
-		fmt.Fprintf(e.stderr, "usage: reaper keep %s\n", synopsis)
-		return exitUsage
+func init() { register(newKeepCmd) }
+
+// newKeepCmd is `keep add|list|rm`: the protections people add by hand.
+func newKeepCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "keep add|list|rm",
+		Short: "protect customers from deletion",
+		// Without a subcommand, or with an unknown one: usage error.
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 && args[0] == "help" {
+				return cmd.Help()
+			}
+			if len(args) > 0 {
+				fmt.Fprintf(e.stderr, "reaper keep: unknown subcommand %q\n", args[0])
+			}
+			fmt.Fprint(e.stderr, cmd.UsageString())
+			return exitCode(exitUsage)
+		},
 	}
-	switch args[0] {
-	case "add":
-		return keepAdd(ctx, e, args[1:])
-	case "list", "ls":
-		return keepList(ctx, e, args[1:])
-	case "rm", "remove":
-		return keepRemove(ctx, e, args[1:])
-	case "-h", "-help", "--help", "help":
-		fmt.Fprintf(e.stdout, "usage: reaper keep %s\n", synopsis)
-		return exitOK
-	default:
-		fmt.Fprintf(e.stderr, "reaper keep: unknown subcommand %q\nusage: reaper keep %s\n", args[0], synopsis)
-		return exitUsage
-	}
+	cmd.AddCommand(newKeepAddCmd(e), newKeepListCmd(e), newKeepRemoveCmd(e))
+	return cmd
 }
 
-func keepAdd(ctx context.Context, e *env, args []string) int {
-	fs := e.newFlagSet("keep add")
-	cfgPath := e.configFlag(fs)
-	reason := fs.String("reason", "", "why the customer must stay (required)")
-	until := fs.String("until", "", "keep through this `date` (YYYY-MM-DD, UTC); empty = until removed")
-	by := fs.String("by", e.currentUser(), "who asks for the keep (default $USER)")
-	pos, code, ok := e.parse(fs, args, "<customer-id> --reason TEXT [--until YYYY-MM-DD] [--by NAME] [--config FILE]", 1)
-	if !ok {
-		return code
+func newKeepAddCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "add <customer-id> --reason TEXT [flags]",
+		Short: "keep a customer: no policy deletes it while the keep lasts",
+		Args:  exactArgs(1),
 	}
-	id, err := customerID(pos[0])
+	reason := cmd.Flags().String("reason", "", "`TEXT`: why the customer must stay (required)")
+	until := cmd.Flags().String("until", "", "keep through this `date` (YYYY-MM-DD, UTC); empty = until removed")
+	by := cmd.Flags().String("by", "", "`NAME` of who asks for the keep (default $USER)")
+	cmd.RunE = e.run(func(ctx context.Context, args []string) int {
+		if *by == "" {
+			*by = e.currentUser()
+		}
+		return keepAdd(ctx, e, args[0], *reason, *until, *by)
+	})
+	return cmd
+}
+
+func keepAdd(ctx context.Context, e *env, arg, reason, until, by string) int {
+	id, err := customerID(arg)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "reaper keep add: %v\n", err)
 		return exitUsage
 	}
-	if strings.TrimSpace(*reason) == "" {
+	if strings.TrimSpace(reason) == "" {
 		fmt.Fprintln(e.stderr, "reaper keep add: --reason is required: the next person to read the keep list needs it")
 		return exitUsage
 	}
 	now := e.now().UTC()
-	k := store.Keep{CustomerID: id, Reason: *reason, AddedBy: *by, AddedAt: now}
-	if *until != "" {
-		d, err := time.Parse(dateLayout, *until)
+	k := store.Keep{CustomerID: id, Reason: reason, AddedBy: by, AddedAt: now}
+	if until != "" {
+		d, err := time.Parse(dateLayout, until)
 		if err != nil {
-			fmt.Fprintf(e.stderr, "reaper keep add: --until %q is not a date like 2027-01-31\n", *until)
+			fmt.Fprintf(e.stderr, "reaper keep add: --until %q is not a date like 2027-01-31\n", until)
 			return exitUsage
 		}
 		// The keep covers the whole named day: it ends at the next midnight UTC.
 		k.Until = d.AddDate(0, 0, 1)
 		if !k.Until.After(now) {
-			fmt.Fprintf(e.stderr, "reaper keep add: --until %s is in the past\n", *until)
+			fmt.Fprintf(e.stderr, "reaper keep add: --until %s is in the past\n", until)
 			return exitUsage
 		}
 	}
-	_, st, code, ok := e.configStore(ctx, *cfgPath)
+	_, st, code, ok := e.configStore(ctx, e.config)
 	if !ok {
 		return code
 	}
@@ -95,13 +107,19 @@ func keepAdd(ctx context.Context, e *env, args []string) int {
 	return exitOK
 }
 
-func keepList(ctx context.Context, e *env, args []string) int {
-	fs := e.newFlagSet("keep list")
-	cfgPath := e.configFlag(fs)
-	if _, code, ok := e.parse(fs, args, "[--config FILE]", 0); !ok {
-		return code
+func newKeepListCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "list [flags]",
+		Aliases: []string{"ls"},
+		Short:   "list the keeps, with who added them and why",
+		Args:    noArgs,
 	}
-	_, st, code, ok := e.configStore(ctx, *cfgPath)
+	cmd.RunE = e.run(func(ctx context.Context, _ []string) int { return keepList(ctx, e) })
+	return cmd
+}
+
+func keepList(ctx context.Context, e *env) int {
+	_, st, code, ok := e.configStore(ctx, e.config)
 	if !ok {
 		return code
 	}
@@ -133,8 +151,19 @@ func keepList(ctx context.Context, e *env, args []string) int {
 	return exitOK
 }
 
-func keepRemove(ctx context.Context, e *env, args []string) int {
-	id, _, st, code, ok := e.customerCommand(ctx, "keep rm", args)
+func newKeepRemoveCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "rm <customer-id> [flags]",
+		Aliases: []string{"remove"},
+		Short:   "remove the keep of a customer",
+		Args:    exactArgs(1),
+	}
+	cmd.RunE = e.run(func(ctx context.Context, args []string) int { return keepRemove(ctx, e, args[0]) })
+	return cmd
+}
+
+func keepRemove(ctx context.Context, e *env, arg string) int {
+	id, _, st, code, ok := e.customerCommand(ctx, "keep rm", arg)
 	if !ok {
 		return code
 	}

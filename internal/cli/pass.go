@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,81 +12,80 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/spf13/cobra"
 
 	"github.com/tipreaper/tipreaper/internal/engine"
 	"github.com/tipreaper/tipreaper/internal/policy"
 	"github.com/tipreaper/tipreaper/internal/store"
 )
 
-// passFlags are the flags shared by once and apply.
-type passFlags struct {
-	config   *string
-	json     *bool
-	logLevel *levelFlag
+func init() {
+	register(newOnceCmd)
+	register(newApplyCmd)
 }
 
-func (e *env) addPassFlags(fs *flag.FlagSet, config *string) passFlags {
-	pf := passFlags{config: config, logLevel: &levelFlag{l: slog.LevelWarn}}
-	pf.json = fs.Bool("json", false, "print the report as JSON instead of tables")
-	fs.Var(pf.logLevel, "log-level", "engine log `level` on stderr: debug, info, warn, error")
-	return pf
-}
-
-// runOnce runs one pass now: migrate, pass, report.
-func runOnce(ctx context.Context, e *env, args []string) int {
-	fs := e.newFlagSet("once")
-	pf := e.addPassFlags(fs, e.configFlag(fs))
-	dryRun := fs.Bool("dry-run", false, "decide and record a plan, but change nothing in Partner Center")
-	only := fs.String("policy", "", "run only the policy `NAME`")
-	if _, code, ok := e.parse(fs, args, "[--config FILE] [--dry-run] [--policy NAME] [--json]", 0); !ok {
-		return code
+// newOnceCmd runs one pass now: migrate, pass, report.
+func newOnceCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "once [flags]",
+		Short: "one pass now (a dry run stores a plan)",
+		Args:  noArgs,
 	}
-	if *only != "" {
-		// Checked here, not left to the engine, so a typo is a usage error (2), not a failed pass (1).
-		cfg, ok := e.loadConfig(*pf.config)
-		if !ok {
+	jsonOut := cmd.Flags().Bool("json", false, "print the report as JSON instead of tables")
+	dryRun := cmd.Flags().Bool("dry-run", false, "decide and record a plan, but change nothing in Partner Center")
+	only := cmd.Flags().String("policy", "", "run only the policy `NAME`")
+	cmd.RunE = e.run(func(ctx context.Context, _ []string) int {
+		if *only != "" {
+			// Checked here, not left to the engine, so a typo is a usage error (2), not a failed pass (1).
+			cfg, ok := e.loadConfig(e.config)
+			if !ok {
+				return exitUsage
+			}
+			if _, found := cfg.Policy(*only); !found {
+				fmt.Fprintf(e.stderr, "reaper once: --policy %q: no such policy in %s\n", *only, e.config)
+				return exitUsage
+			}
+		}
+		return e.pass(ctx, *jsonOut, func(o engine.Options) engine.Options {
+			o.DryRun = *dryRun
+			o.Policy = *only
+			return o
+		}, func(ctx context.Context, eng *engine.Engine) (*engine.Report, error) {
+			return eng.Pass(ctx)
+		})
+	})
+	return cmd
+}
+
+// newApplyCmd carries out a plan stored by `once --dry-run`.
+func newApplyCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "apply <plan-id> [flags]",
+		Short: "carry out a stored dry-run plan",
+		Args:  exactArgs(1),
+	}
+	jsonOut := cmd.Flags().Bool("json", false, "print the report as JSON instead of tables")
+	cmd.RunE = e.run(func(ctx context.Context, args []string) int {
+		planID, err := uuid.Parse(args[0])
+		if err != nil {
+			fmt.Fprintf(e.stderr, "reaper apply: %q is not a plan id (a UUID printed by `reaper once --dry-run`)\n", args[0])
 			return exitUsage
 		}
-		if _, found := cfg.Policy(*only); !found {
-			fmt.Fprintf(e.stderr, "reaper once: --policy %q: no such policy in %s\n", *only, *pf.config)
-			return exitUsage
-		}
-	}
-	return e.pass(ctx, pf, func(o engine.Options) engine.Options {
-		o.DryRun = *dryRun
-		o.Policy = *only
-		return o
-	}, func(ctx context.Context, eng *engine.Engine) (*engine.Report, error) {
-		return eng.Pass(ctx)
+		return e.pass(ctx, *jsonOut, nil, func(ctx context.Context, eng *engine.Engine) (*engine.Report, error) {
+			return eng.Apply(ctx, planID)
+		})
 	})
-}
-
-// runApply carries out a plan stored by `once --dry-run`.
-func runApply(ctx context.Context, e *env, args []string) int {
-	fs := e.newFlagSet("apply")
-	pf := e.addPassFlags(fs, e.configFlag(fs))
-	pos, code, ok := e.parse(fs, args, "<plan-id> [--config FILE] [--json]", 1)
-	if !ok {
-		return code
-	}
-	planID, err := uuid.Parse(pos[0])
-	if err != nil {
-		fmt.Fprintf(e.stderr, "reaper apply: %q is not a plan id (a UUID printed by `reaper once --dry-run`)\n", pos[0])
-		return exitUsage
-	}
-	return e.pass(ctx, pf, nil, func(ctx context.Context, eng *engine.Engine) (*engine.Report, error) {
-		return eng.Apply(ctx, planID)
-	})
+	return cmd
 }
 
 // pass is the body of once and apply: config, store, engine, output.
-func (e *env) pass(ctx context.Context, pf passFlags, opts func(engine.Options) engine.Options,
+func (e *env) pass(ctx context.Context, jsonOut bool, opts func(engine.Options) engine.Options,
 	do func(context.Context, *engine.Engine) (*engine.Report, error)) int {
-	cfg, ok := e.loadConfig(*pf.config)
+	cfg, ok := e.loadConfig(e.config)
 	if !ok {
 		return exitUsage
 	}
-	logger, _ := newLogger(e.stderr, "text", pf.logLevel.l)
+	logger := e.logger(slog.LevelWarn)
 	st, ok := e.openMigrated(ctx, cfg)
 	if !ok {
 		return exitPartial
@@ -98,8 +96,8 @@ func (e *env) pass(ctx context.Context, pf passFlags, opts func(engine.Options) 
 	if opts != nil {
 		o = opts(o)
 	}
-	out := newReportPrinter(e.stdout, *pf.config)
-	if !*pf.json {
+	out := newReportPrinter(e.stdout, e.config)
+	if !jsonOut {
 		o.OnEvent = out.event
 		o.OnPlan = out.plan
 	}
@@ -108,7 +106,7 @@ func (e *env) pass(ctx context.Context, pf passFlags, opts func(engine.Options) 
 		fmt.Fprintf(e.stderr, "reaper: %v\n", err)
 		return exitPartial
 	}
-	if *pf.json {
+	if jsonOut {
 		if err := writeJSON(e.stdout, rep); err != nil {
 			fmt.Fprintf(e.stderr, "reaper: %v\n", err)
 			return exitPartial

@@ -7,29 +7,37 @@ import (
 	"sync"
 
 	"github.com/robfig/cron/v3"
+	"github.com/spf13/cobra"
 
 	"github.com/tipreaper/tipreaper/internal/engine"
 )
+
+func init() { register(newRunCmd) }
+
+// daemonFlags are the flags of `reaper run`.
+type daemonFlags struct {
+	now bool
+}
+
+func newRunCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "run [flags]",
+		Short: "the daemon: a pass on the config's schedule",
+		Args:  noArgs,
+	}
+	var f daemonFlags
+	cmd.Flags().BoolVar(&f.now, "now", false, "also run one pass immediately at start")
+	cmd.RunE = e.run(func(ctx context.Context, _ []string) int { return runDaemon(ctx, e, f) })
+	return cmd
+}
 
 // runDaemon is `reaper run`: passes on the config's cron schedule until the
 // context is cancelled. A pass still running when a tick comes is not joined
 // by a second one (SkipIfStillRunning); between passes the process only waits
 // on cron's timer.
-func runDaemon(ctx context.Context, e *env, args []string) int {
-	fs := e.newFlagSet("run")
-	cfgPath := e.configFlag(fs)
-	logFormat := fs.String("log-format", "text", "log `format` on stderr: text or json")
-	level := &levelFlag{l: slog.LevelInfo}
-	fs.Var(level, "log-level", "log `level`: debug, info (default), warn, error")
-	now := fs.Bool("now", false, "also run one pass immediately at start")
-	if _, code, ok := e.parse(fs, args, "[--config FILE] [--now] [--log-format text|json]", 0); !ok {
-		return code
-	}
-	logger, err := newLogger(e.stderr, *logFormat, level.l)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "reaper run: %v\n", err)
-		return exitUsage
-	}
+func runDaemon(ctx context.Context, e *env, f daemonFlags) int {
+	cfgPath := &e.config
+	logger := e.logger(slog.LevelInfo)
 	cfg, ok := e.loadConfig(*cfgPath)
 	if !ok {
 		return exitUsage
@@ -89,7 +97,7 @@ func runDaemon(ctx context.Context, e *env, args []string) int {
 	// cron's Stop waits for the passes it started; this waits for the one
 	// --now starts by hand, so the daemon returns only after both drained.
 	var passes sync.WaitGroup
-	if *now {
+	if f.now {
 		// The entry's wrapped job shares SkipIfStillRunning with the schedule,
 		// so a tick during this pass is skipped, not run alongside it.
 		job := c.Entry(id).WrappedJob

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/tipreaper/tipreaper/internal/pcsim"
 )
 
@@ -21,24 +23,44 @@ const (
 	simClientID = "3c9b7a51-2d4e-4f60-8a1b-c2d3e4f5a6b7"
 )
 
-// runSim serves the Partner Center simulator until the context is cancelled.
-func runSim(ctx context.Context, e *env, args []string) int {
-	fs := e.newFlagSet("sim")
-	listen := fs.String("listen", "127.0.0.1:8080", "`address` to listen on")
-	seedFile := fs.String("seed", "", "YAML seed `FILE` of customers and orders (default: the demo sandbox)")
-	tenant := fs.String("tenant", simTenantID, "partner tenant `ID` tokens are issued for")
-	clientID := fs.String("client-id", simClientID, "accepted client `ID`")
-	secret := fs.String("client-secret", "", "accepted client `secret` (empty: any)")
-	latency := &durationRange{v: [2]time.Duration{40 * time.Millisecond, 120 * time.Millisecond}}
-	fs.Var(latency, "latency", "per-request latency `MIN-MAX`")
-	cancelDelay := &durationRange{v: [2]time.Duration{time.Second, 3 * time.Second}}
-	fs.Var(cancelDelay, "cancel-delay", "per-order delay from cancel to cancelled, `MIN-MAX`")
-	rate := fs.Int("rate", 500, "requests per minute per tenant before 429 (0: unlimited)")
-	failure := fs.Float64("failure-rate", 0, "`fraction` of API requests answered 500/503")
-	const synopsis = "[--listen ADDR] [--seed FILE] [--tenant ID] [--client-id ID] [--client-secret S] [--latency MIN-MAX] [--cancel-delay MIN-MAX] [--rate N] [--failure-rate F]"
-	if _, code, ok := e.parse(fs, args, synopsis, 0); !ok {
-		return code
+func init() { register(newSimCmd) }
+
+// simFlags are the flags of `reaper sim`.
+type simFlags struct {
+	listen, seedFile, tenant, clientID, secret string
+	latency, cancelDelay                       durationRange
+	rate                                       int
+	failure                                    float64
+}
+
+func newSimCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "sim [flags]",
+		Short: "serve the Partner Center simulator",
+		Args:  noArgs,
 	}
+	f := &simFlags{
+		latency:     durationRange{v: [2]time.Duration{40 * time.Millisecond, 120 * time.Millisecond}},
+		cancelDelay: durationRange{v: [2]time.Duration{time.Second, 3 * time.Second}},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.listen, "listen", "127.0.0.1:8080", "`address` to listen on")
+	fl.StringVar(&f.seedFile, "seed", "", "YAML seed `FILE` of customers and orders (default: the demo sandbox)")
+	fl.StringVar(&f.tenant, "tenant", simTenantID, "partner tenant `ID` tokens are issued for")
+	fl.StringVar(&f.clientID, "client-id", simClientID, "accepted client `ID`")
+	fl.StringVar(&f.secret, "client-secret", "", "accepted client `secret` (empty: any)")
+	fl.Var(&f.latency, "latency", "per-request latency `MIN-MAX`")
+	fl.Var(&f.cancelDelay, "cancel-delay", "per-order delay from cancel to cancelled, `MIN-MAX`")
+	fl.IntVar(&f.rate, "rate", 500, "requests per minute per tenant before 429 (0: unlimited)")
+	fl.Float64Var(&f.failure, "failure-rate", 0, "`fraction` of API requests answered 500/503")
+	cmd.RunE = e.run(func(ctx context.Context, _ []string) int { return runSim(ctx, e, f) })
+	return cmd
+}
+
+// runSim serves the Partner Center simulator until the context is cancelled.
+func runSim(ctx context.Context, e *env, f *simFlags) int {
+	listen, seedFile, tenant, clientID, secret := &f.listen, &f.seedFile, &f.tenant, &f.clientID, &f.secret
+	latency, cancelDelay, rate, failure := &f.latency, &f.cancelDelay, &f.rate, &f.failure
 	if *failure < 0 || *failure > 1 {
 		fmt.Fprintln(e.stderr, "reaper sim: --failure-rate is a fraction between 0 and 1")
 		return exitUsage
@@ -137,7 +159,7 @@ func serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 	return nil
 }
 
-// durationRange is a flag.Value for "MIN-MAX" (or one duration for both).
+// durationRange is a pflag.Value for "MIN-MAX" (or one duration for both).
 type durationRange struct{ v [2]time.Duration }
 
 func (r *durationRange) String() string {
@@ -149,6 +171,8 @@ func (r *durationRange) String() string {
 	}
 	return r.v[0].String() + "-" + r.v[1].String()
 }
+
+func (r *durationRange) Type() string { return "range" }
 
 func (r *durationRange) Set(s string) error {
 	lo, hi, found := strings.Cut(s, "-")

@@ -7,34 +7,49 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/tipreaper/tipreaper/internal/policy"
 	"github.com/tipreaper/tipreaper/migrations"
 )
 
-// runValidate checks a config without touching the store or Partner Center,
-// so it is safe in CI and in a pre-commit hook.
-func runValidate(ctx context.Context, e *env, args []string) int {
-	fs := e.newFlagSet("validate")
-	cfgPath := e.configFlag(fs)
-	if _, code, ok := e.parse(fs, args, "[--config FILE]", 0); !ok {
-		return code
-	}
-	cfg, ok := e.loadConfig(*cfgPath)
-	if !ok {
-		return exitUsage
-	}
-	fmt.Fprintf(e.stdout, "%s: ok (%d accounts, %d policies)\n", *cfgPath, len(cfg.Accounts), len(cfg.Policies))
-	return exitOK
+func init() {
+	register(newValidateCmd)
+	register(newMigrateCmd)
 }
 
-// runMigrate creates or upgrades the audit tables and says which version the schema is at.
-func runMigrate(ctx context.Context, e *env, args []string) int {
-	fs := e.newFlagSet("migrate")
-	cfgPath := e.configFlag(fs)
-	if _, code, ok := e.parse(fs, args, "[--config FILE]", 0); !ok {
-		return code
+// newValidateCmd checks a config without touching the store or Partner
+// Center, so it is safe in CI and in a pre-commit hook.
+func newValidateCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "validate [flags]",
+		Short: "check a config file; every problem as FILE:LINE: message",
+		Args:  noArgs,
 	}
-	cfg, ok := e.loadConfig(*cfgPath)
+	cmd.RunE = e.run(func(ctx context.Context, _ []string) int {
+		cfg, ok := e.loadConfig(e.config)
+		if !ok {
+			return exitUsage
+		}
+		fmt.Fprintf(e.stdout, "%s: ok (%d accounts, %d policies)\n", e.config, len(cfg.Accounts), len(cfg.Policies))
+		return exitOK
+	})
+	return cmd
+}
+
+// newMigrateCmd creates or upgrades the audit tables and says which version the schema is at.
+func newMigrateCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "migrate [flags]",
+		Short: "create or upgrade the audit tables",
+		Args:  noArgs,
+	}
+	cmd.RunE = e.run(func(ctx context.Context, _ []string) int { return runMigrate(ctx, e) })
+	return cmd
+}
+
+func runMigrate(ctx context.Context, e *env) int {
+	cfg, ok := e.loadConfig(e.config)
 	if !ok {
 		return exitUsage
 	}

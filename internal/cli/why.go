@@ -8,19 +8,36 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/tipreaper/tipreaper/internal/engine"
 	"github.com/tipreaper/tipreaper/internal/store"
 )
 
-// runWhy explains one customer: what the store knows, what the policies say,
-// and what the next pass would do.
-func runWhy(ctx context.Context, e *env, args []string) int {
-	id, cfg, st, code, ok := e.customerCommand(ctx, "why", args)
+func init() {
+	register(newWhyCmd)
+	register(newUnblockCmd)
+}
+
+// newWhyCmd explains one customer: what the store knows, what the policies
+// say, and what the next pass would do.
+func newWhyCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "why <customer-id> [flags]",
+		Short: "explain what reaper knows and would do about a customer",
+		Args:  exactArgs(1),
+	}
+	cmd.RunE = e.run(func(ctx context.Context, args []string) int { return runWhy(ctx, e, args[0]) })
+	return cmd
+}
+
+func runWhy(ctx context.Context, e *env, arg string) int {
+	id, cfg, st, code, ok := e.customerCommand(ctx, "why", arg)
 	if !ok {
 		return code
 	}
 	defer st.Close()
-	logger, _ := newLogger(e.stderr, "text", slog.LevelWarn)
+	logger := e.logger(slog.LevelWarn)
 	eng := engine.New(engine.Options{Config: cfg, Store: st, Connect: connect(cfg, logger), Logger: logger, Now: e.now})
 	x, err := eng.Why(ctx, id)
 	if err != nil {
@@ -104,12 +121,22 @@ func printExplanation(w io.Writer, x *engine.Explanation) {
 
 func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") }
 
-// runUnblock puts a blocked customer back to `seen`: a person resolved what
-// blocked it (an order too old to cancel, a subscription), so the next pass
-// may try again. Only a blocked customer is touched: unblocking anything else
-// would skip a step of the state machine.
-func runUnblock(ctx context.Context, e *env, args []string) int {
-	id, _, st, code, ok := e.customerCommand(ctx, "unblock", args)
+// newUnblockCmd puts a blocked customer back to `seen`: a person resolved
+// what blocked it (an order too old to cancel, a subscription), so the next
+// pass may try again. Only a blocked customer is touched: unblocking anything
+// else would skip a step of the state machine.
+func newUnblockCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "unblock <customer-id> [flags]",
+		Short: "a person resolved a blocked customer: let passes retry it",
+		Args:  exactArgs(1),
+	}
+	cmd.RunE = e.run(func(ctx context.Context, args []string) int { return runUnblock(ctx, e, args[0]) })
+	return cmd
+}
+
+func runUnblock(ctx context.Context, e *env, arg string) int {
+	id, _, st, code, ok := e.customerCommand(ctx, "unblock", arg)
 	if !ok {
 		return code
 	}
