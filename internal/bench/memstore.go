@@ -191,3 +191,35 @@ func (m *memStore) audited() int {
 	defer m.mu.Unlock()
 	return m.events
 }
+
+// Leases: one holder per account, as in the real stores; the fleet runs one
+// pass at a time, so a lease is never lost here and keeps do not exist.
+func (m *memStore) AcquireLease(_ context.Context, account string, ttl time.Duration) (store.Lease, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.locked[account] {
+		return store.Lease{}, false, nil
+	}
+	m.locked[account] = true
+	return store.Lease{Account: account, Holder: uuid.New(), Token: 1, ExpiresAt: time.Now().Add(ttl)}, true, nil
+}
+
+func (m *memStore) RenewLease(_ context.Context, l store.Lease, ttl time.Duration) (store.Lease, error) {
+	l.ExpiresAt = time.Now().Add(ttl)
+	return l, nil
+}
+
+func (m *memStore) ReleaseLease(_ context.Context, l store.Lease) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.locked, l.Account)
+	return nil
+}
+
+func (m *memStore) TransitionIf(ctx context.Context, _ store.Guard, cs store.CustomerState, evs ...store.Event) error {
+	return m.Transition(ctx, cs, evs...)
+}
+
+func (m *memStore) AppendEventsIf(ctx context.Context, _ store.Guard, evs ...store.Event) error {
+	return m.AppendEvents(ctx, evs...)
+}

@@ -282,15 +282,31 @@ func (s *postgresStore) AppendEvents(ctx context.Context, evs ...Event) error {
 	if len(evs) == 0 {
 		return nil
 	}
+	return s.appendEvents(ctx, Guard{}, evs)
+}
+
+func (s *postgresStore) appendEvents(ctx context.Context, g Guard, evs []Event) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
+		queueGuard(b, g, "")
 		queueEvents(b, evs)
-		return tx.SendBatch(ctx, b).Close()
+		return sendGuarded(ctx, tx, b, g)
 	})
 	if err != nil {
 		return fmt.Errorf("append %d events: %w", len(evs), err)
 	}
 	return nil
+}
+
+// sendGuarded sends b, whose head holds the checks of g (queueGuard), as one round trip and fails if g
+// does not hold; the caller's transaction then rolls back whatever the batch wrote.
+func sendGuarded(ctx context.Context, tx pgx.Tx, b *pgx.Batch, g Guard) error {
+	br := tx.SendBatch(ctx, b)
+	if err := checkGuardResults(br, g); err != nil {
+		_ = br.Close() // the guard's error is the one that matters; the transaction rolls back
+		return err
+	}
+	return br.Close()
 }
 
 // pgUpsertCustomer replaces a customer row, keeping first_seen and moving last_seen only forward.
@@ -306,11 +322,16 @@ const pgUpsertCustomer = `INSERT INTO reaper_customers AS c (` + customerColumns
 		pending_order_id = EXCLUDED.pending_order_id, pending_request_id = EXCLUDED.pending_request_id`
 
 func (s *postgresStore) Transition(ctx context.Context, cs CustomerState, evs ...Event) error {
+	return s.transition(ctx, Guard{}, cs, evs)
+}
+
+func (s *postgresStore) transition(ctx context.Context, g Guard, cs CustomerState, evs []Event) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
+		queueGuard(b, g, cs.CustomerID)
 		b.Queue(pgUpsertCustomer, customerArgs(cs, time.Now(), pgTime)...)
 		queueEvents(b, evs)
-		return tx.SendBatch(ctx, b).Close()
+		return sendGuarded(ctx, tx, b, g)
 	})
 	if err != nil {
 		return fmt.Errorf("transition customer %s of account %s to %s: %w", cs.CustomerID, cs.Account, cs.State, err)

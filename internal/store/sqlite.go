@@ -264,7 +264,17 @@ func (s *sqliteStore) AppendEvents(ctx context.Context, evs ...Event) error {
 	if len(evs) == 0 {
 		return nil
 	}
-	if err := s.inTx(ctx, func(tx *sql.Tx) error { return insertEvents(ctx, tx, evs) }); err != nil {
+	return s.appendEvents(ctx, Guard{}, evs)
+}
+
+func (s *sqliteStore) appendEvents(ctx context.Context, g Guard, evs []Event) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := checkGuardTx(ctx, tx, g, ""); err != nil {
+			return err
+		}
+		return insertEvents(ctx, tx, evs)
+	})
+	if err != nil {
 		return fmt.Errorf("append %d events: %w", len(evs), err)
 	}
 	return nil
@@ -283,7 +293,14 @@ const sqliteUpsertCustomer = `INSERT INTO reaper_customers (` + customerColumns 
 		pending_order_id = excluded.pending_order_id, pending_request_id = excluded.pending_request_id`
 
 func (s *sqliteStore) Transition(ctx context.Context, cs CustomerState, evs ...Event) error {
+	return s.transition(ctx, Guard{}, cs, evs)
+}
+
+func (s *sqliteStore) transition(ctx context.Context, g Guard, cs CustomerState, evs []Event) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := checkGuardTx(ctx, tx, g, cs.CustomerID); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, sqliteUpsertCustomer, customerArgs(cs, time.Now(), sqliteTime)...); err != nil {
 			return err
 		}

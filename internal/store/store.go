@@ -16,6 +16,33 @@ var ErrNotFound = errors.New("not found")
 // ErrLocked is returned (wrapped) by Open when another tipreaper holds the SQLite state dir.
 var ErrLocked = errors.New("state dir locked")
 
+// ErrLeaseLost is returned (wrapped) by RenewLease, TransitionIf and AppendEventsIf when the lease is no
+// longer its holder's: it expired, was released, or another holder took the account over.
+var ErrLeaseLost = errors.New("account lease lost")
+
+// ErrProtected is returned (wrapped) by TransitionIf with Guard.Unprotected when an unexpired
+// reaper_keep row protects the customer; the message names the keep's reason:
+// "customer protected: reaper_keep: <reason>".
+var ErrProtected = errors.New("customer protected")
+
+// Lease is one holder's leadership of an account (a row of reaper_leases). A holder may work the account
+// while now < ExpiresAt; the database's clock decides. Token (the fencing token) grows with every new
+// acquisition of the account, so an older holder's Token is always smaller than a newer one's.
+type Lease struct {
+	Account   string
+	Holder    uuid.UUID // unique per acquisition
+	Token     int64
+	ExpiresAt time.Time
+}
+
+// Guard is what a write must find true in its own transaction before it writes anything.
+type Guard struct {
+	// Lease, if set: it must still be held (same holder and token, not expired); else ErrLeaseLost.
+	Lease *Lease
+	// Unprotected: no unexpired reaper_keep row may protect the customer; else ErrProtected.
+	Unprotected bool
+}
+
 // Store is tipreaper's audit and state persistence. Implementations are safe for concurrent use.
 type Store interface {
 	// Migrate brings the schema up to date. Open does not migrate; callers do, once, at start.
@@ -28,6 +55,25 @@ type Store interface {
 	// lock on a dedicated connection, released if that connection dies. SQLite: an in-process map (the
 	// file lock taken by Open already excludes other processes).
 	LockAccount(ctx context.Context, account string) (unlock func(), ok bool, err error)
+
+	// AcquireLease makes a new holder the leader of account for ttl if no one else holds an unexpired
+	// lease; ok is false (and l zero) while another holder does. Every acquisition gets a new Holder and
+	// a Token larger than any before it for this account.
+	AcquireLease(ctx context.Context, account string, ttl time.Duration) (l Lease, ok bool, err error)
+	// RenewLease extends a held lease to ttl from now. An error wrapping ErrLeaseLost says the lease
+	// expired or was taken over: its holder must stop working the account.
+	RenewLease(ctx context.Context, l Lease, ttl time.Duration) (Lease, error)
+	// ReleaseLease ends a held lease at once so that another holder need not wait for its expiry. A lease
+	// already lost is not an error.
+	ReleaseLease(ctx context.Context, l Lease) error
+	// TransitionIf is Transition, done only if g holds when checked in the same transaction: the lease
+	// (else an error wrapping ErrLeaseLost) and, with g.Unprotected, no unexpired reaper_keep row for the
+	// customer (else an error wrapping ErrProtected, naming the keep's reason). On either error nothing
+	// is written.
+	TransitionIf(ctx context.Context, g Guard, cs CustomerState, evs ...Event) error
+	// AppendEventsIf is AppendEvents, done only if g.Lease (if set) is still held; else an error wrapping
+	// ErrLeaseLost and nothing is written. g.Unprotected is not allowed: events name no single customer.
+	AppendEventsIf(ctx context.Context, g Guard, evs ...Event) error
 
 	// StartRun records r as running, owned by this Store's instance. Status, FinishedAt, Counts,
 	// Error and Instance of r are ignored; a zero StartedAt means now.
