@@ -174,6 +174,25 @@ func (m *memStore) InFlight(_ context.Context, account string) ([]store.Customer
 	return out, nil
 }
 
+func (m *memStore) CustomerCounts(context.Context) ([]store.StateCount, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := map[[2]string]int{}
+	for account, rows := range m.customers {
+		for _, cs := range rows {
+			n[[2]string{account, cs.State}]++
+		}
+	}
+	out := make([]store.StateCount, 0, len(n))
+	for k, c := range n {
+		out = append(out, store.StateCount{Account: k[0], State: k[1], Count: c})
+	}
+	slices.SortFunc(out, func(a, b store.StateCount) int {
+		return strings.Compare(a.Account+"\x00"+a.State, b.Account+"\x00"+b.State)
+	})
+	return out, nil
+}
+
 func (m *memStore) AddKeep(context.Context, store.Keep) error {
 	return fmt.Errorf("memory store: keeps are not supported")
 }

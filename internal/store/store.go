@@ -107,6 +107,9 @@ type Store interface {
 	// InFlight returns account's customers that a pass left between selected and deleted
 	// (selected, cancelling, awaiting_cancel, deleting), by customer id.
 	InFlight(ctx context.Context, account string) ([]CustomerState, error)
+	// CustomerCounts returns how many customers each account has in each state, by account then
+	// state; states without customers are absent. The daemon's metrics read it at every scrape.
+	CustomerCounts(ctx context.Context) ([]StateCount, error)
 
 	// AddKeep protects a customer, replacing any protection it had. A zero AddedAt means now.
 	AddKeep(ctx context.Context, k Keep) error

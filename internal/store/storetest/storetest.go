@@ -59,6 +59,7 @@ func Run(t *testing.T, open func(testing.TB) store.Store, opts ...Option) {
 		{"a sighting belongs to one account", s.sightPerAccount},
 		{"an unknown customer is reported absent", s.customerAbsent},
 		{"customers in flight are those between selected and deleted, per account", s.inFlight},
+		{"customers are counted by account and state", s.customerCounts},
 		{"keeps are added, replaced, listed and removed", s.keeps},
 		{"a plan round-trips, an unknown plan is not found", s.plans},
 		{"an account lock excludes a second holder until unlocked", s.lockAccount},
@@ -538,6 +539,36 @@ func (s suite) inFlight(t *testing.T) {
 		ids = append(ids, cs.CustomerID+":"+cs.State)
 	}
 	require.Equal(t, []string{"c-2:selected", "c-3:cancelling", "c-4:awaiting_cancel", "c-5:deleting"}, ids)
+}
+
+func (s suite) customerCounts(t *testing.T) {
+	st := s.open(t)
+	ctx := t.Context()
+	got, err := st.CustomerCounts(ctx)
+	require.NoError(t, err)
+	require.Empty(t, got, "an empty store counts nothing")
+
+	rows := []struct{ account, id, state string }{
+		{"contoso", "c-1", store.StateSeen},
+		{"contoso", "c-2", store.StateSeen},
+		{"contoso", "c-3", store.StateBlocked},
+		{"contoso", "c-4", store.StateDeleted},
+		{"fabrikam", "f-1", store.StateSeen},
+		{"fabrikam", "f-2", store.StateMarked},
+	}
+	for _, r := range rows {
+		cs := store.CustomerState{Account: r.account, CustomerID: r.id, State: r.state, StateAt: at, FirstSeen: at, LastSeen: at}
+		require.NoError(t, st.Transition(ctx, cs))
+	}
+	got, err = st.CustomerCounts(ctx)
+	require.NoError(t, err)
+	require.Equal(t, []store.StateCount{
+		{Account: "contoso", State: store.StateBlocked, Count: 1},
+		{Account: "contoso", State: store.StateDeleted, Count: 1},
+		{Account: "contoso", State: store.StateSeen, Count: 2},
+		{Account: "fabrikam", State: store.StateMarked, Count: 1},
+		{Account: "fabrikam", State: store.StateSeen, Count: 1},
+	}, got)
 }
 
 func (s suite) keeps(t *testing.T) {
