@@ -63,7 +63,7 @@ func (p *accountPass) run(ctx context.Context) {
 
 	unlock, ok, err := p.e.o.Store.LockAccount(ctx, p.acct.Name)
 	if err != nil {
-		p.stop(ctx, fmt.Sprintf("take the account lock: %v", err))
+		p.stop(ctx, GuardLease, fmt.Sprintf("take the account lock: %v", err))
 		return
 	}
 	if !ok {
@@ -76,7 +76,7 @@ func (p *accountPass) run(ctx context.Context) {
 
 	client, err := p.e.client(p.acct)
 	if err != nil {
-		p.stop(ctx, err.Error())
+		p.stop(ctx, GuardConnect, err.Error())
 		return
 	}
 	p.pc = client
@@ -94,8 +94,9 @@ func (p *accountPass) run(ctx context.Context) {
 }
 
 // stop ends the account's pass before any mutating call and records why.
-func (p *accountPass) stop(ctx context.Context, reason string) {
+func (p *accountPass) stop(ctx context.Context, guard, reason string) {
 	p.report.Stopped = true
+	p.report.Guard = guard
 	p.report.Reason = reason
 	p.log.Error("account pass stopped before any change", "reason", reason)
 	p.record(ctx, store.Event{Action: store.ActionGuard, Outcome: store.OutcomeError, Error: reason,
@@ -109,7 +110,7 @@ func (p *accountPass) prepare(ctx context.Context) (cands []*candidate, ok bool)
 	now := p.e.o.Now()
 	customers, err := p.pc.ListCustomers(p.work)
 	if err != nil {
-		p.stop(ctx, fmt.Sprintf("list customers: %v", err))
+		p.stop(ctx, GuardListing, fmt.Sprintf("list customers: %v", err))
 		return nil, false
 	}
 	p.report.Listed = len(customers)
@@ -123,12 +124,12 @@ func (p *accountPass) prepare(ctx context.Context) (cands []*candidate, ok bool)
 	}
 	states, err := p.e.o.Store.Sight(ctx, p.acct.Name, sightings, now)
 	if err != nil {
-		p.stop(ctx, fmt.Sprintf("record sightings: %v", err))
+		p.stop(ctx, GuardStore, fmt.Sprintf("record sightings: %v", err))
 		return nil, false
 	}
 	keeps, err := p.storeKeeps(ctx)
 	if err != nil {
-		p.stop(ctx, fmt.Sprintf("read reaper_keep: %v", err))
+		p.stop(ctx, GuardStore, fmt.Sprintf("read reaper_keep: %v", err))
 		return nil, false
 	}
 	byID := make(map[string]store.CustomerState, len(states))
@@ -163,7 +164,7 @@ func (p *accountPass) prepare(ctx context.Context) (cands []*candidate, ok bool)
 		listed[c.ID] = true
 		st, found := byID[c.ID]
 		if !found {
-			p.stop(ctx, fmt.Sprintf("the store returned no row for listed customer %s", c.ID))
+			p.stop(ctx, GuardStore, fmt.Sprintf("the store returned no row for listed customer %s", c.ID))
 			return nil, false
 		}
 		earliest := st.FirstSeen
@@ -230,18 +231,18 @@ func (p *accountPass) prepare(ctx context.Context) (cands []*candidate, ok bool)
 		}
 		n := perPol[pol.Name]
 		if frac := float64(n) / float64(len(customers)); frac > pol.MaxSelectedFraction {
-			p.stop(ctx, fmt.Sprintf("policy %s selects %d of %d customers (%.0f%%), more than its max_selected_fraction %g",
+			p.stop(ctx, GuardFraction, fmt.Sprintf("policy %s selects %d of %d customers (%.0f%%), more than its max_selected_fraction %g",
 				pol.Name, n, len(customers), 100*frac, pol.MaxSelectedFraction))
 			return nil, false
 		}
 	}
 	tid, err := p.pc.TokenTenantID(p.work)
 	if err != nil {
-		p.stop(ctx, fmt.Sprintf("read the tenant of the access token: %v", err))
+		p.stop(ctx, GuardTenant, fmt.Sprintf("read the tenant of the access token: %v", err))
 		return nil, false
 	}
 	if !strings.EqualFold(tid, p.acct.PartnerTenantID) {
-		p.stop(ctx, fmt.Sprintf("the access token belongs to tenant %s, not to the configured partner_tenant_id %s", tid, p.acct.PartnerTenantID))
+		p.stop(ctx, GuardTenant, fmt.Sprintf("the access token belongs to tenant %s, not to the configured partner_tenant_id %s", tid, p.acct.PartnerTenantID))
 		return nil, false
 	}
 

@@ -87,8 +87,21 @@ type AccountReport struct {
 	Name    string
 	Listed  int
 	Stopped bool   // a listing error or a guard stopped it before any mutation
+	Guard   string // which guard stopped it (Guard… constants); "" when not stopped
 	Reason  string // why it stopped
 }
+
+// Guards that stop an account's pass before any mutating call. They name the
+// guard in AccountReport.Guard and in the daemon's reaper_guard_stops_total,
+// so an alert can tell a listing outage from a policy that selects too much.
+const (
+	GuardLease    = "lease"                 // the account's lock or lease could not be taken
+	GuardConnect  = "connect"               // no Partner Center client for the account
+	GuardListing  = "listing"               // the customer listing failed or was partial
+	GuardStore    = "store"                 // the store could not record or read what the decision needs
+	GuardFraction = "max_selected_fraction" // a policy selects more than its max_selected_fraction
+	GuardTenant   = "tenant"                // the token's tenant is not the account's partner_tenant_id
+)
 
 // Item is one customer of the plan and what happened to it.
 type Item struct {

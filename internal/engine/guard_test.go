@@ -81,6 +81,7 @@ func TestAFailedListingPageStopsTheAccountBeforeAnyChange(t *testing.T) {
 			r := h.pass()
 
 			requireStopped(t, h, r, "list customers")
+			require.Equal(t, engine.GuardListing, r.Accounts[0].Guard)
 			require.Zero(t, h.sim.Stats().Requests["GET orders"], "a stopped account's orders were read")
 			var pages int
 			for _, req := range h.sim.Requests() {
@@ -119,6 +120,7 @@ func TestMaxSelectedFractionStopsTheAccountWhenAPolicySelectsTooMuch(t *testing.
 
 			if tc.trips {
 				requireStopped(t, h, r, "max_selected_fraction")
+				require.Equal(t, engine.GuardFraction, r.Accounts[0].Guard)
 				require.Contains(t, r.Accounts[0].Reason, "policy ci selects 6 of 10")
 				return
 			}
@@ -137,6 +139,7 @@ func TestATokenForAnotherTenantStopsTheAccount(t *testing.T) {
 	r := h.pass()
 
 	requireStopped(t, h, r, "partner_tenant_id")
+	require.Equal(t, engine.GuardTenant, r.Accounts[0].Guard)
 	require.Contains(t, r.Accounts[0].Reason, other)
 }
 
