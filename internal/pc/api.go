@@ -17,7 +17,7 @@ import (
 // failing fails the call: never a partial list.
 func (c *Client) ListCustomers(ctx context.Context) ([]Customer, error) {
 	first := c.root.String() + "/v1/customers?size=" + strconv.Itoa(c.pageSize)
-	return listAll(ctx, c, "list customers", EndpointCustomers, first, func(cu Customer) error {
+	return listAll(ctx, c, "list customers", EndpointCustomers, first, c.maxListed, func(cu Customer) error {
 		if cu.ID == "" {
 			return errors.New("customer without id")
 		}
@@ -32,7 +32,7 @@ func (c *Client) ListOrders(ctx context.Context, customerID string) ([]Order, er
 	if err != nil {
 		return nil, err
 	}
-	return listAll(ctx, c, op, EndpointOrders, p, checkOrder)
+	return listAll(ctx, c, op, EndpointOrders, p, c.maxListed, checkOrder)
 }
 
 func checkOrder(o Order) error {
@@ -61,7 +61,7 @@ func (c *Client) ListEntitlements(ctx context.Context, customerID string) ([]Ent
 	if err != nil {
 		return nil, err
 	}
-	return listAll[Entitlement](ctx, c, op, EndpointEntitlements, p, nil)
+	return listAll[Entitlement](ctx, c, op, EndpointEntitlements, p, c.maxListed, nil)
 }
 
 // CancelOrder asks Partner Center to cancel an order (integration sandbox
@@ -114,13 +114,17 @@ func (c *Client) DeleteCustomer(ctx context.Context, customerID string) error {
 	return err
 }
 
+// activityPerListed: the activity log records every operation of 90 days, so
+// it may hold many more records than the account has customers.
+const activityPerListed = 100
+
 // ListActivity returns the partner activity log (audit records) between start
 // and end, all pages. Partner Center keeps 90 days.
 func (c *Client) ListActivity(ctx context.Context, start, end time.Time) ([]ActivityRecord, error) {
 	s, e := start.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339)
 	op := fmt.Sprintf("list activity from %s to %s", s, e)
 	first := c.root.String() + "/v1/auditrecords?startDate=" + url.QueryEscape(s) + "&endDate=" + url.QueryEscape(e)
-	return listAll[ActivityRecord](ctx, c, op, EndpointAuditRecords, first, nil)
+	return listAll[ActivityRecord](ctx, c, op, EndpointAuditRecords, first, activityPerListed*c.maxListed, nil)
 }
 
 // path builds {root}/v1/{segments} with each id escaped. Ids are checked

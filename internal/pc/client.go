@@ -29,6 +29,21 @@ type Config struct {
 	MaxRetries    int          // 5xx / network / timeout retries; 0 = default 3, < 0 = none
 	Max429Retries int          // 429 retries; 0 = default 6, < 0 = none
 
+	// MaxRetryWait is the longest wait before one retry (default 2m). A
+	// Retry-After beyond it ends the call at once with the answer (a 429 stays
+	// IsThrottled): a server asking for days is not obeyed by sleeping days.
+	// The token endpoint is held to the same bound.
+	MaxRetryWait time.Duration
+	// MaxCallTime bounds one logical call with its retries (default 5m): no
+	// wait is started that would end beyond it; the last answer is returned
+	// instead. The attempt in flight is bounded by the HTTP client's timeout.
+	MaxCallTime time.Duration
+	// MaxListed bounds a listing (default 1,000, beyond the 75 customers of a
+	// Tip account): more items or more pages is an error (ErrListingTooLong),
+	// never a partial list. The activity log may hold up to 100 × MaxListed
+	// records, in at most MaxListed pages.
+	MaxListed int
+
 	// Observe, when set, is called once per HTTP attempt (API and token
 	// endpoint alike) after its answer is read or its transport failed. It
 	// is called from the calling goroutine, concurrently for concurrent
@@ -67,6 +82,9 @@ const (
 	defaultPageSize      = 40
 	defaultMaxRetries    = 3
 	defaultMax429Retries = 6
+	defaultMaxRetryWait  = 2 * time.Minute
+	defaultMaxCallTime   = 5 * time.Minute
+	defaultMaxListed     = 1000
 	defaultApplication   = "tipreaper"
 	defaultHTTPTimeout   = 60 * time.Second
 	maxBodyBytes         = 32 << 20 // a customer page is a few kB; more is a broken server
@@ -93,7 +111,8 @@ type Client struct {
 	retryDelays  []time.Duration // after the 1st, 2nd, 3rd… 5xx / network failure
 	throttleBase time.Duration   // first exponential step when a 429 gives no usable Retry-After
 	throttleMax  time.Duration
-	maxPages     int // pages per listing before the server is deemed looping
+	maxListed    int           // items and pages per listing
+	maxCallTime  time.Duration // one logical call with its retries
 
 	tokens tokenCache
 
@@ -147,8 +166,12 @@ func New(cfg Config) (*Client, error) {
 		observer:     cfg.Observe,
 		retryDelays:  []time.Duration{500 * time.Millisecond, 1500 * time.Millisecond, 3500 * time.Millisecond},
 		throttleBase: time.Second,
-		throttleMax:  2 * time.Minute,
-		maxPages:     maxPages,
+		throttleMax:  durationOrDefault(cfg.MaxRetryWait, defaultMaxRetryWait),
+		maxCallTime:  durationOrDefault(cfg.MaxCallTime, defaultMaxCallTime),
+		maxListed:    cfg.MaxListed,
+	}
+	if c.maxListed <= 0 {
+		c.maxListed = defaultMaxListed
 	}
 	if c.pageSize <= 0 {
 		c.pageSize = defaultPageSize
@@ -173,6 +196,13 @@ func New(cfg Config) (*Client, error) {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	return c, nil
+}
+
+func durationOrDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
 }
 
 func retriesOrDefault(n, def int) int {

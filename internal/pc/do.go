@@ -56,9 +56,12 @@ var reservedHeaders = map[string]bool{
 }
 
 // do sends cl until it succeeds, fails for good, or ctx ends. It returns the
-// 2xx answer, an *Error, or an error wrapping ctx.Err().
+// 2xx answer, an *Error, or an error wrapping ctx.Err(). Retries are bounded
+// in count (MaxRetries, Max429Retries), per wait (MaxRetryWait) and in total
+// (MaxCallTime, the caller's deadline); each is logged as it is decided.
 func (c *Client) do(ctx context.Context, cl *call) (*response, error) {
 	var (
+		start                = time.Now()
 		transient, throttled int    // retries spent of each budget
 		refreshed            bool   // the one token refresh after a 401 is used
 		stale                string // token the API just refused
@@ -85,26 +88,35 @@ func (c *Client) do(ctx context.Context, cl *call) (*response, error) {
 			// The token may have been revoked or expired early: one new
 			// token, one more try, and no more.
 			refreshed, stale = true, tok
+			c.log.DebugContext(ctx, "partner center call retrying with a new token", "op", cl.op, "attempt", attempt+1)
 			continue
 		case e.StatusCode == http.StatusTooManyRequests:
 			c.throttled.Add(1)
-			wait = c.throttleWait(throttled, e.RetryAfter)
 			if c.limiter != nil {
 				asked := e.RetryAfter
 				if asked <= 0 {
-					asked = wait
+					asked = c.throttleWait(throttled, 0)
 				}
-				c.limiter.Throttled(asked)
+				// The limiter pauses every request of the account: never
+				// longer than one call may wait.
+				c.limiter.Throttled(min(asked, c.throttleMax))
 			}
 			if throttled >= c.max429 {
-				return nil, e
+				return nil, c.giveUp(ctx, cl, e, attempt, "retries of 429 used up")
 			}
+			if e.RetryAfter > c.throttleMax {
+				return nil, c.giveUp(ctx, cl, e, attempt, fmt.Sprintf("Retry-After %s is beyond the longest retry wait %s", e.RetryAfter, c.throttleMax))
+			}
+			wait = c.throttleWait(throttled, e.RetryAfter)
 			throttled++
 		case IsRetryable(e):
 			if transient >= c.maxRetries {
-				return nil, e
+				return nil, c.giveUp(ctx, cl, e, attempt, "retries used up")
 			}
-			wait = max(c.retryDelay(transient), min(e.RetryAfter, c.throttleMax))
+			if e.RetryAfter > c.throttleMax {
+				return nil, c.giveUp(ctx, cl, e, attempt, fmt.Sprintf("Retry-After %s is beyond the longest retry wait %s", e.RetryAfter, c.throttleMax))
+			}
+			wait = max(c.retryDelay(transient), e.RetryAfter)
 			transient++
 		default:
 			return nil, e
@@ -112,12 +124,37 @@ func (c *Client) do(ctx context.Context, cl *call) (*response, error) {
 		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
 			// The caller cannot wait that long: the server's answer says
 			// more than a deadline error would after a futile wait.
-			return nil, e
+			return nil, c.giveUp(ctx, cl, e, attempt, fmt.Sprintf("a wait of %s would pass the caller's deadline", wait.Round(time.Millisecond)))
 		}
+		if elapsed := time.Since(start); elapsed+wait > c.maxCallTime {
+			return nil, c.giveUp(ctx, cl, e, attempt, fmt.Sprintf("a wait of %s would pass the call's time limit %s", wait.Round(time.Millisecond), c.maxCallTime))
+		}
+		c.log.InfoContext(ctx, "partner center call retrying", "op", cl.op, "ms_request_id", cl.requestID,
+			"attempt", attempt+1, "wait_seconds", wait.Seconds(), "cause", c.cause(e))
 		if err := sleep(ctx, wait); err != nil {
 			return nil, fmt.Errorf("%s: %w", cl.op, err)
 		}
 	}
+}
+
+// giveUp logs why a failed attempt is not retried and returns its error.
+func (c *Client) giveUp(ctx context.Context, cl *call, e *Error, attempt int, why string) error {
+	c.log.WarnContext(ctx, "partner center call not retried", "op", cl.op, "ms_request_id", cl.requestID,
+		"attempt", attempt, "cause", c.cause(e), "reason", why)
+	return e
+}
+
+// cause is a short, secret-free description of a failed attempt for logs.
+func (c *Client) cause(e *Error) string {
+	switch {
+	case e.StatusCode != 0 && e.Code != "":
+		return fmt.Sprintf("HTTP %d, code %s", e.StatusCode, e.Code)
+	case e.StatusCode != 0:
+		return fmt.Sprintf("HTTP %d", e.StatusCode)
+	case e.Err != nil:
+		return c.redact(e.Err.Error())
+	}
+	return "failed"
 }
 
 // attempt sends one HTTP request of cl and reads the whole answer. It
@@ -262,7 +299,8 @@ func (c *Client) throttleWait(n int, asked time.Duration) time.Duration {
 		exp = c.throttleMax
 	}
 	wait := max(asked, exp)
-	return wait + jitter(min(wait/10, 2*time.Second))
+	// Never beyond the longest wait (do refuses a longer Retry-After first).
+	return max(min(wait+jitter(min(wait/10, 2*time.Second)), c.throttleMax), asked)
 }
 
 func jitter(upTo time.Duration) time.Duration {

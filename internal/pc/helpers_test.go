@@ -170,3 +170,12 @@ func (r *recordingLimiter) Throttled(d time.Duration) {
 	r.mu.Unlock()
 	r.Limiter.Throttled(d)
 }
+
+// slogAt is a text logger at level ("DEBUG", "INFO", …).
+func slogAt(buf *syncBuffer, level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		panic(err)
+	}
+	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: l}))
+}

@@ -12,9 +12,10 @@ import (
 	"strings"
 )
 
-// maxPages bounds a listing: 10,000 pages of 40 is far beyond any Tip
-// account (75 customers), so reaching it means the server is looping.
-const maxPages = 10000
+// ErrListingTooLong is wrapped by the error of a listing that went past
+// Config.MaxListed items or pages: the server is looping or the account is
+// not a Tip sandbox, and no partial list is returned.
+var ErrListingTooLong = errors.New("listing too long")
 
 const continuationHeader = "MS-ContinuationToken"
 
@@ -36,8 +37,9 @@ type link struct {
 
 // listAll GETs firstURL and every page after it by links.next, decoding the
 // items of each into T and checking each with check (may be nil). Any page
-// failing fails the whole listing: a partial list is never returned.
-func listAll[T any](ctx context.Context, c *Client, op, endpoint, firstURL string, check func(T) error) ([]T, error) {
+// failing fails the whole listing: a partial list is never returned. More
+// than maxItems items or c.maxListed pages is ErrListingTooLong.
+func listAll[T any](ctx context.Context, c *Client, op, endpoint, firstURL string, maxItems int, check func(T) error) ([]T, error) {
 	var (
 		all    []T
 		seen   = map[string]bool{}
@@ -50,8 +52,8 @@ func listAll[T any](ctx context.Context, c *Client, op, endpoint, firstURL strin
 		correlationID = NewGUID()
 	}
 	for page := 1; ; page++ {
-		if page > c.maxPages {
-			return nil, fmt.Errorf("%s: more than %d pages: the server is not ending the listing", op, c.maxPages)
+		if page > c.maxListed {
+			return nil, fmt.Errorf("%s: more than %d pages, the most a listing may have: %w", op, c.maxListed, ErrListingTooLong)
 		}
 		pageOp := op
 		if page > 1 {
@@ -86,6 +88,9 @@ func listAll[T any](ctx context.Context, c *Client, op, endpoint, firstURL strin
 				}
 			}
 			all = append(all, ts...)
+			if len(all) > maxItems {
+				return nil, fmt.Errorf("%s: more than %d items, the most a listing may have: %w", op, maxItems, ErrListingTooLong)
+			}
 		}
 		if col.Links.Next == nil {
 			return all, nil

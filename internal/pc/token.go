@@ -110,6 +110,8 @@ func (c *Client) fetchToken(ctx context.Context) (string, time.Time, error) {
 		"resource":      {c.resource},
 	}.Encode()
 
+	start := time.Now()
+	cl := &call{op: op} // for the retry log lines
 	for attempt := 0; ; attempt++ {
 		c.tokenFetches.Add(1)
 		tok, expires, err := c.fetchTokenOnce(ctx, op, form, attempt+1)
@@ -120,13 +122,27 @@ func (c *Client) fetchToken(ctx context.Context) (string, time.Time, error) {
 			return "", time.Time{}, fmt.Errorf("%s: %w", op, ctx.Err())
 		}
 		e, _ := asError(err)
-		if attempt >= c.maxRetries || e == nil || !(IsRetryable(e) || IsThrottled(e)) {
+		if e == nil || !(IsRetryable(e) || IsThrottled(e)) {
 			return "", time.Time{}, err
 		}
-		delay := c.retryDelay(attempt)
-		if e.RetryAfter > delay {
-			delay = e.RetryAfter
+		if attempt >= c.maxRetries {
+			return "", time.Time{}, c.giveUp(ctx, cl, e, attempt+1, "retries used up")
 		}
+		if e.RetryAfter > c.throttleMax {
+			return "", time.Time{}, c.giveUp(ctx, cl, e, attempt+1,
+				fmt.Sprintf("Retry-After %s is beyond the longest retry wait %s", e.RetryAfter, c.throttleMax))
+		}
+		delay := max(c.retryDelay(attempt), e.RetryAfter)
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < delay {
+			return "", time.Time{}, c.giveUp(ctx, cl, e, attempt+1,
+				fmt.Sprintf("a wait of %s would pass the caller's deadline", delay.Round(time.Millisecond)))
+		}
+		if time.Since(start)+delay > c.maxCallTime {
+			return "", time.Time{}, c.giveUp(ctx, cl, e, attempt+1,
+				fmt.Sprintf("a wait of %s would pass the call's time limit %s", delay.Round(time.Millisecond), c.maxCallTime))
+		}
+		c.log.InfoContext(ctx, "partner center call retrying", "op", op, "attempt", attempt+2,
+			"wait_seconds", delay.Seconds(), "cause", c.cause(e))
 		if err := sleep(ctx, delay); err != nil {
 			return "", time.Time{}, fmt.Errorf("%s: %w", op, err)
 		}

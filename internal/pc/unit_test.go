@@ -337,12 +337,11 @@ func TestAServerThatNeverEndsTheListingIsCutOff(t *testing.T) {
 			"headers":[{"key":"MS-ContinuationToken","value":"t%d"}]}}}`, calls.Add(1))
 	}))
 	t.Cleanup(srv.Close)
-	c, err := New(Config{BaseURL: srv.URL, Authority: srv.URL, TenantID: "t", HTTPClient: srv.Client()})
+	c, err := New(Config{BaseURL: srv.URL, Authority: srv.URL, TenantID: "t", HTTPClient: srv.Client(), MaxListed: 25})
 	require.NoError(t, err)
-	require.Equal(t, 10000, c.maxPages)
-	c.maxPages = 25 // the real cap is 10,000; the logic is the same
 
 	got, err := c.ListCustomers(context.Background())
+	require.ErrorIs(t, err, ErrListingTooLong)
 	require.ErrorContains(t, err, "more than 25 pages")
 	require.Nil(t, got)
 	require.Equal(t, int64(25), calls.Load())

@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -53,7 +54,9 @@ func NewWindow(limit int, window time.Duration) *Window {
 
 // Acquire blocks until a request may be sent, then returns release, which the
 // caller must call once the response has been received (further calls are
-// no-ops). It returns ctx.Err() if ctx ends first; no slot is then held.
+// no-ops). It returns ctx.Err() if ctx ends first, and at once an error
+// wrapping context.DeadlineExceeded when a 429 paused sending beyond ctx's
+// deadline; no slot is then held.
 func (w *Window) Acquire(ctx context.Context) (release func(), err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -70,6 +73,13 @@ func (w *Window) Acquire(ctx context.Context) (release func(), err error) {
 		w.take()
 		w.mu.Unlock()
 		return w.releaseFunc(), nil
+	}
+	if deadline, ok := ctx.Deadline(); ok && w.pausedUntil.After(deadline) {
+		// A 429 paused every send beyond the caller's deadline: waiting
+		// for it could only end in the deadline, so say so now.
+		paused := w.pausedUntil.Sub(now)
+		w.mu.Unlock()
+		return nil, fmt.Errorf("rate limit paused for %s after a 429, past the deadline: %w", paused.Round(time.Millisecond), context.DeadlineExceeded)
 	}
 	wt := &waiter{ready: make(chan struct{})}
 	w.waiters = append(w.waiters, wt)

@@ -440,3 +440,50 @@ func BenchmarkAcquireRelease(b *testing.B) {
 		})
 	})
 }
+
+func TestAcquireEndsAtTheDeadlineOrAtOnceWhenAPausePassesIt(t *testing.T) {
+	tests := []struct {
+		name      string
+		pause     time.Duration // Throttled(pause) before the Acquire; 0: a full window instead
+		deadline  time.Duration
+		returnsIn time.Duration // fake time from Acquire to its return
+	}{
+		{"a full window is waited for until the deadline, not until a slot frees", 0, 5 * time.Second, 5 * time.Second},
+		{"a pause that ends before the deadline is waited out", 2 * time.Second, 5 * time.Second, 2 * time.Second},
+		{"a pause beyond the deadline ends the wait at once", time.Hour, 5 * time.Second, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				w := NewWindow(1, time.Minute)
+				if tt.pause > 0 {
+					w.Throttled(tt.pause)
+				} else {
+					release, err := w.Acquire(context.Background())
+					require.NoError(t, err)
+					release() // the slot stays taken for the 60 s window
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), tt.deadline)
+				defer cancel()
+				start := time.Now()
+				release, err := w.Acquire(ctx)
+				require.Equal(t, tt.returnsIn, time.Since(start))
+				if tt.returnsIn == tt.deadline || tt.returnsIn == 0 {
+					require.ErrorIs(t, err, context.DeadlineExceeded)
+					require.Nil(t, release)
+					require.Zero(t, w.Stats().Sent-btoi(tt.pause == 0), "a slot was taken by a failed Acquire")
+					return
+				}
+				require.NoError(t, err)
+				release()
+			})
+		})
+	}
+}
+
+func btoi(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
