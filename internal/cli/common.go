@@ -136,6 +136,8 @@ func connect(cfg *policy.Config, logger *slog.Logger) func(policy.Account) (engi
 			ClientSecret: a.ClientSecret.Reveal(),
 			Limiter:      ratelimit.NewWindow(cfg.Limits.RequestsPerMinute, time.Minute),
 			Logger:       logger.With("account", a.Name),
+			MaxRetryWait: time.Duration(cfg.Limits.MaxRetryWait),
+			MaxListed:    cfg.Limits.MaxListed,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("partner center client for account %s: %w", a.Name, err)
