@@ -153,7 +153,8 @@ func (e *env) run(body func(ctx context.Context, args []string) int) func(*cobra
 
 const rootLong = `Deletes expired customers of a Partner Center Testing in Production sandbox.
 
---config defaults to $REAPER_CONFIG, else ./reaper.yaml. ` + "`reaper <command> -h`" + ` shows its flags.
+--config defaults to $REAPER_CONFIG, else ./reaper.yaml; $REAPER_LOG_FORMAT and $REAPER_LOG_LEVEL
+set --log-format and --log-level. ` + "`reaper help <command>`" + ` shows a command's flags.
 exit codes: 0 all handled, 1 a customer failed or is blocked or the pass stopped, 2 bad config or usage`
 
 // usageTemplate is cobra's, in the lower-case style of the rest of the output.
@@ -204,19 +205,61 @@ func (e *env) newRoot() *cobra.Command {
 	root.SetFlagErrorFunc(flagError)
 
 	e.config = "reaper.yaml"
-	if v, ok := e.lookupEnv("REAPER_CONFIG"); ok && v != "" {
-		e.config = v
-	}
 	e.logFormat = "text"
 	pf := root.PersistentFlags()
-	pf.StringVar(&e.config, "config", e.config, "config `FILE`; $REAPER_CONFIG when set")
-	pf.Var(&logFormatValue{&e.logFormat}, "log-format", "log `format` on stderr: text or json")
-	pf.Var(&e.logLevel, "log-level", "log `level` on stderr: debug, info, warn, error (default warn; info for run)")
+	pf.StringVar(&e.config, "config", e.config, "config `FILE` ($REAPER_CONFIG)")
+	pf.Var(&logFormatValue{&e.logFormat}, "log-format", "log `format` on stderr: text or json ($REAPER_LOG_FORMAT)")
+	pf.Var(&e.logLevel, "log-level", "log `level` on stderr: debug, info, warn, error; default warn, info for run ($REAPER_LOG_LEVEL)")
+	// A flag given on the command line wins over its variable; a bad value in
+	// a variable is a usage error naming the variable.
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		return e.flagsFromEnv(cmd)
+	}
+
+	// --version prints what `reaper version` does. Declared here, not by
+	// cobra, to leave -v free.
+	root.Version = readBuildInfo().String()
+	root.SetVersionTemplate("{{.Version}}")
+	root.Flags().Bool("version", false, "print the version and exit")
+	root.CompletionOptions.DisableDefaultCmd = true
 
 	for _, build := range commands {
 		root.AddCommand(build(e))
 	}
+	root.InitDefaultHelpCmd()
+	for _, c := range root.Commands() {
+		if c.Name() == "help" {
+			c.Short = "help about any command: reaper help <command>"
+		}
+	}
 	return root
+}
+
+// envFlags are the flags that an environment variable sets when the command
+// line does not.
+var envFlags = []struct{ flag, env string }{
+	{"config", "REAPER_CONFIG"},
+	{"log-format", "REAPER_LOG_FORMAT"},
+	{"log-level", "REAPER_LOG_LEVEL"},
+}
+
+// flagsFromEnv sets each flag of envFlags that cmd has and the command line
+// left unset from its environment variable, when that is set and not empty.
+func (e *env) flagsFromEnv(cmd *cobra.Command) error {
+	for _, ef := range envFlags {
+		f := cmd.Flags().Lookup(ef.flag)
+		if f == nil || f.Changed {
+			continue
+		}
+		v, ok := e.lookupEnv(ef.env)
+		if !ok || v == "" {
+			continue
+		}
+		if err := f.Value.Set(v); err != nil {
+			return fmt.Errorf("$%s: %w", ef.env, err)
+		}
+	}
+	return nil
 }
 
 // flagError adds a did-you-mean to pflag's "unknown flag: --x" when a flag

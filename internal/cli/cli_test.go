@@ -103,6 +103,66 @@ func TestUsage(t *testing.T) {
 	}
 }
 
+func TestEnvironmentSetsTheGlobalFlags(t *testing.T) {
+	t.Run("REAPER_LOG_LEVEL and REAPER_LOG_FORMAT set the logger", func(t *testing.T) {
+		path := writeConfig(t, nil, "")
+		t.Setenv("REAPER_LOG_LEVEL", "debug")
+		t.Setenv("REAPER_LOG_FORMAT", "json")
+		// No simulator listens on the config's URL: the pass fails and logs why, at debug, as JSON.
+		r := reaper(t, "once", "--dry-run", "--config", path)
+		require.Equal(t, 1, r.code, r)
+		require.Contains(t, r.stderr, `"level":"DEBUG"`)
+	})
+
+	t.Run("a flag on the command line wins over its variable", func(t *testing.T) {
+		path := writeConfig(t, nil, "")
+		t.Setenv("REAPER_CONFIG", filepath.Join(t.TempDir(), "nope.yaml"))
+		t.Setenv("REAPER_LOG_LEVEL", "loud")
+		r := reaper(t, "validate", "--config", path, "--log-level", "info")
+		require.Equal(t, 0, r.code, r)
+	})
+
+	t.Run("a bad value in a variable is a usage error naming it", func(t *testing.T) {
+		path := writeConfig(t, nil, "")
+		t.Setenv("REAPER_LOG_FORMAT", "xml")
+		r := reaper(t, "validate", "--config", path)
+		require.Equal(t, 2, r.code, r)
+		require.Contains(t, r.stderr, `$REAPER_LOG_FORMAT: unknown log format "xml"`)
+	})
+}
+
+func TestCompletion(t *testing.T) {
+	tests := []struct {
+		shell string
+		want  string // substring of the script
+	}{
+		{"bash", "__start_reaper"},
+		{"zsh", "#compdef reaper"},
+		{"fish", "complete -c reaper"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.shell, func(t *testing.T) {
+			r := reaper(t, "completion", tt.shell)
+			require.Equal(t, 0, r.code, r)
+			require.Contains(t, r.stdout, tt.want)
+		})
+	}
+
+	t.Run("an unknown shell exits 2", func(t *testing.T) {
+		r := reaper(t, "completion", "tcsh")
+		require.Equal(t, 2, r.code, r)
+	})
+
+	t.Run("the scripts complete from the same command tree", func(t *testing.T) {
+		r := reaper(t, "__complete", "keep", "a")
+		require.Equal(t, 0, r.code, r)
+		require.Contains(t, r.stdout, "add\t")
+		r = reaper(t, "__complete", "once", "--dr")
+		require.Equal(t, 0, r.code, r)
+		require.Contains(t, r.stdout, "--dry-run")
+	})
+}
+
 func TestFlagsAndPositionalsInAnyOrder(t *testing.T) {
 	path := writeConfig(t, nil, "")
 	tests := []struct {
@@ -115,6 +175,7 @@ func TestFlagsAndPositionalsInAnyOrder(t *testing.T) {
 		{"flags before the positional", []string{"keep", "add", "--config", path, "--reason", "x", idOld1}, 0, ""},
 		{"flag=value is one argument", []string{"keep", "add", idOld1, "--reason=x", "--config=" + path}, 0, ""},
 		{"a global flag before the command", []string{"--config", path, "keep", "add", idOld1, "--reason", "x"}, 0, ""},
+		{"a global flag between command and subcommand", []string{"keep", "--config", path, "add", idOld1, "--reason", "x"}, 0, ""},
 		{"after -- everything is positional", []string{"keep", "add", "--config", path, "--reason", "x", "--", "--reason"}, 2, "is not a customer id"},
 		{"an unknown flag after the positional is refused", []string{"why", idOld1, "--nope"}, 2, "unknown flag: --nope"},
 		{"a boolean flag takes no value", []string{"apply", "--json", "x", "--config", path}, 2, `"x" is not a plan id`},
