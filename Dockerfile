@@ -14,14 +14,14 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
-# VERSION is what `reaper version` prints; REVISION and CREATED only label the image (the build context
-# has no .git, so the binary carries no VCS stamp of its own).
+# VERSION and CREATED (the build time, RFC 3339) are what `reaper version` prints; REVISION only labels the
+# image (the build context has no .git, so the binary carries no VCS stamp of its own).
 ARG VERSION=dev
 ARG REVISION=unknown
 ARG CREATED=
 # A static binary: the SQLite driver is pure Go, nothing needs cgo.
 ENV CGO_ENABLED=0
-RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build go build -trimpath -buildvcs=false -ldflags="-s -w -X github.com/tipreaper/tipreaper/internal/cli.version=${VERSION}" -o /out/reaper ./cmd/reaper
+RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build go build -trimpath -buildvcs=false -ldflags="-s -w -X github.com/tipreaper/tipreaper/internal/cli.version=${VERSION} -X github.com/tipreaper/tipreaper/internal/cli.built=${CREATED}" -o /out/reaper ./cmd/reaper
 # The state directory (SQLite file and its lock), owned by the runtime user.
 RUN mkdir -p /out/state
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"debug/elf"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -248,6 +249,20 @@ func TestDockerfileBuildFlags(t *testing.T) {
 	require.Regexp(t, regexp.MustCompile(`-X \S+\.version=9\.8\.7-test`), ldflags, "the VERSION build arg is stamped into the binary")
 }
 
+// The stamp lands in the variables `reaper version` prints: -X of a variable that does not exist is
+// silently ignored by the linker, so only running the binary shows it.
+func TestDockerBinaryPrintsTheBuildArgs(t *testing.T) {
+	out, err := exec.CommandContext(t.Context(), dockerBinary(t), "version", "--json").Output()
+	require.NoError(t, err)
+	var v struct {
+		Version   string `json:"version"`
+		BuildTime string `json:"build_time"`
+	}
+	require.NoError(t, json.Unmarshal(out, &v), "%s", out)
+	require.Equal(t, testVersion, v.Version)
+	require.Equal(t, testCreated, v.BuildTime)
+}
+
 var (
 	binOnce sync.Once
 	binPath string
@@ -263,7 +278,7 @@ func dockerBinary(t *testing.T) string {
 		t.Skip("builds the binary; not in -short")
 	}
 	binOnce.Do(func() {
-		gb := dockerBuild(t, readDockerfile(t), map[string]string{"VERSION": testVersion})
+		gb := dockerBuild(t, readDockerfile(t), map[string]string{"VERSION": testVersion, "CREATED": testCreated})
 		dir, err := os.MkdirTemp("", "reaper-docker-build-")
 		if err != nil {
 			binErr = err
@@ -281,7 +296,11 @@ func dockerBinary(t *testing.T) string {
 	return binPath
 }
 
-const testVersion = "9.8.7-test"
+// The build args the test builds with.
+const (
+	testVersion = "9.8.7-test"
+	testCreated = "2026-12-03T20:00:00Z"
+)
 
 func TestMain(m *testing.M) {
 	code := m.Run()
