@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/tipreaper/tipreaper/internal/pc"
 	"github.com/tipreaper/tipreaper/internal/policy"
@@ -34,6 +34,9 @@ type accountPass struct {
 	// work is the context of API calls and waits that must be allowed to
 	// finish after a graceful stop began; it ends drain_timeout after ctx.
 	work context.Context
+
+	// slots bounds the calls and steps in flight (limits.concurrency); see reapAll.
+	slots *semaphore.Weighted
 
 	mu     sync.Mutex
 	report AccountReport
@@ -514,30 +517,42 @@ func (p *accountPass) emit(evs []store.Event) {
 	}
 }
 
-// reapAll works the candidates with at most limits.concurrency in flight.
-// After a graceful stop began no candidate is started.
+// reapAll works the candidates. limits.concurrency bounds the work in
+// flight — a customer holds a slot while it makes a call or writes a step,
+// and gives it back while it only waits for its orders to cancel (await) —
+// so every candidate may be waiting at once while at most that many calls
+// and steps run. Candidates are started in plan order, each as a slot comes
+// free; after a graceful stop began no candidate is started.
 func (p *accountPass) reapAll(ctx context.Context, cands []*candidate) {
 	limit := p.e.o.Config.Limits.Concurrency
 	if limit < 1 {
 		limit = 1
 	}
-	var g errgroup.Group
-	g.SetLimit(limit)
-	for _, c := range cands {
-		if ctx.Err() != nil {
-			p.finish(c.item, OutcomeInterrupted, "graceful stop before this customer was started", func(*store.Counts) {})
-			continue
-		}
-		g.Go(func() error {
-			if ctx.Err() != nil {
+	p.slots = semaphore.NewWeighted(int64(limit))
+	var wg sync.WaitGroup
+	for i, c := range cands {
+		if !p.acquire(ctx) {
+			for _, c := range cands[i:] {
 				p.finish(c.item, OutcomeInterrupted, "graceful stop before this customer was started", func(*store.Counts) {})
-				return nil
 			}
-			p.reap(ctx, c)
-			return nil
-		})
+			break
+		}
+		wg.Go(func() { p.reap(ctx, c) })
 	}
-	_ = g.Wait()
+	wg.Wait()
+}
+
+// acquire takes a work slot; it returns false, holding none, once a
+// graceful stop began.
+func (p *accountPass) acquire(ctx context.Context) bool {
+	if err := p.slots.Acquire(ctx, 1); err != nil {
+		return false
+	}
+	if ctx.Err() != nil {
+		p.slots.Release(1)
+		return false
+	}
+	return true
 }
 
 // confirmGone settles customers that a crashed or stopped pass left in

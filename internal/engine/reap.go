@@ -36,10 +36,16 @@ type reaper struct {
 	open map[string]string
 	ctx  context.Context // graceful-stop signal
 	work context.Context // API calls: outlives ctx by the drain timeout
+	// holding says whether the customer holds one of the account's work
+	// slots: from its start to its end, except while it waits in await.
+	holding bool
 }
 
+// reap carries c through its steps. The caller took a work slot for it;
+// reap gives it back when it returns.
 func (p *accountPass) reap(ctx context.Context, c *candidate) {
-	r := &reaper{p: p, c: c, st: c.state, ctx: ctx, open: map[string]string{}}
+	r := &reaper{p: p, c: c, st: c.state, ctx: ctx, open: map[string]string{}, holding: true}
+	defer r.release()
 	r.st.Policy = c.dec.Policy
 	resuming := inFlight(r.st.State) && r.st.CorrelationID != ""
 	if !resuming {
@@ -255,6 +261,8 @@ func (r *reaper) await(ids []string) error {
 		if left := deadline.Sub(r.p.e.o.Now()); wait > left {
 			wait = max(left, 0)
 		}
+		// Waiting costs no slot: others call while this customer sleeps.
+		r.release()
 		t := time.NewTimer(wait)
 		select {
 		case <-r.ctx.Done():
@@ -262,6 +270,10 @@ func (r *reaper) await(ids []string) error {
 			return errStopped
 		case <-t.C:
 		}
+		if !r.p.acquire(r.ctx) {
+			return errStopped
+		}
+		r.holding = true
 		orders, err := r.p.pc.ListOrders(r.work, r.st.CustomerID)
 		if err != nil {
 			ev := r.event(store.ActionPoll, store.OutcomeError)
@@ -370,6 +382,14 @@ func (r *reaper) delete() error {
 }
 
 func (r *reaper) stopping() bool { return r.ctx.Err() != nil }
+
+// release gives the customer's work slot back, if it holds one.
+func (r *reaper) release() {
+	if r.holding {
+		r.holding = false
+		r.p.slots.Release(1)
+	}
+}
 
 func (r *reaper) event(action, outcome string) store.Event {
 	return store.Event{CustomerID: r.st.CustomerID, Domain: r.st.Domain, Policy: r.st.Policy, Action: action,

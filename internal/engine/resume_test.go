@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
@@ -99,25 +98,24 @@ func TestAGracefulStopLeavesEveryCustomerResumable(t *testing.T) {
 			for i := range 4 {
 				customers = append(customers, ci(fmt.Sprintf("old-%d", i), time.Duration(10-i)*day, software(), reserved()))
 			}
-			// Orders take an hour of the simulator's time to cancel, so the
-			// first two customers are awaiting cancellation when the stop comes.
-			h := newHarness(t, opts{store: b.open, customers: customers, limits: "  concurrency: 2\n",
+			// Orders take an hour of the simulator's time to cancel. With one
+			// slot, old-0 cancels both orders and waits (a waiting customer
+			// holds no slot), then old-1 starts; the stop comes as old-1's
+			// first cancel is answered, so old-0 is awaiting cancellation,
+			// old-1 is between two cancels, and old-2 and old-3 never start.
+			h := newHarness(t, opts{store: b.open, customers: customers, limits: "  concurrency: 1\n",
 				sim: pcsim.Config{CancelDelay: [2]time.Duration{time.Hour, time.Hour}, TokenTTL: 1000 * time.Hour}})
 
-			ctx, cancel := context.WithCancel(context.Background())
+			// A safety net only: were a waiting customer to hold its slot,
+			// old-1 would never start and the stop never come.
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			var mu sync.Mutex
-			polled := map[string]bool{}
+			old1 := h.id("old-1")
 			e := h.engine(func(o *engine.Options) {
 				record := o.OnEvent
 				o.OnEvent = func(ev store.Event) {
 					record(ev)
-					if ev.Action != store.ActionPoll {
-						return
-					}
-					mu.Lock()
-					defer mu.Unlock()
-					if polled[ev.CustomerID] = true; len(polled) == 2 {
+					if ev.CustomerID == old1 && ev.Action == store.ActionCancelOrder && ev.Outcome == store.OutcomeOK {
 						cancel()
 					}
 				}
@@ -129,22 +127,29 @@ func TestAGracefulStopLeavesEveryCustomerResumable(t *testing.T) {
 			require.Equal(t, store.RunInterrupted, r.Status)
 			require.Equal(t, 1, r.ExitCode())
 			require.Equal(t, store.RunInterrupted, h.lastRun().Status)
-			for i, name := range []string{"old-0", "old-1", "old-2", "old-3"} {
-				require.Equal(t, engine.OutcomeInterrupted, item(t, r, h.id(name)).Outcome, name)
-				evs := h.customerEvents(name)
-				requireAnsweredIntents(t, name, evs)
-				st := h.state(name)
-				require.Empty(t, st.PendingAction, "%s is left with an unanswered call", name)
+			for i, tc := range []struct {
+				name    string
+				patches int
+				state   string
+			}{
+				{"old-0", 2, store.StateAwaitingCancel},
+				{"old-1", 1, store.StateCancelling},
+				{"old-2", 0, store.StateSeen},
+				{"old-3", 0, store.StateSeen},
+			} {
+				require.Equal(t, engine.OutcomeInterrupted, item(t, r, h.id(tc.name)).Outcome, tc.name)
+				evs := h.customerEvents(tc.name)
+				requireAnsweredIntents(t, tc.name, evs)
+				st := h.state(tc.name)
+				require.Empty(t, st.PendingAction, "%s is left with an unanswered call", tc.name)
+				require.Equal(t, tc.state, st.State, tc.name)
+				require.Equal(t, pcsim.Mutations{Patches: tc.patches}, h.mutations(tc.name), tc.name)
 				if i < 2 {
-					require.Equal(t, pcsim.Mutations{Patches: 2}, h.mutations(name))
-					require.Equal(t, store.StateAwaitingCancel, st.State)
-					require.Equal(t, store.ActionStop, evs[len(evs)-1].Action, "%s's last row is not its stop", name)
-					require.Contains(t, evs[len(evs)-1].Detail, store.StateAwaitingCancel)
+					require.Equal(t, store.ActionStop, evs[len(evs)-1].Action, "%s's last row is not its stop", tc.name)
+					require.Contains(t, evs[len(evs)-1].Detail, tc.state)
 					continue
 				}
-				require.Equal(t, pcsim.Mutations{}, h.mutations(name), "%s was started after the stop", name)
-				require.Empty(t, h.requests(http.MethodGet, "/v1/customers/"+h.id(name)+"/orders"), "%s was started after the stop", name)
-				require.Equal(t, store.StateSeen, st.State)
+				require.Empty(t, h.requests(http.MethodGet, "/v1/customers/"+h.id(tc.name)+"/orders"), "%s was started after the stop", tc.name)
 				require.False(t, has(evs, store.ActionCancelOrder, store.OutcomeIntent))
 			}
 
