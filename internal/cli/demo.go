@@ -218,7 +218,7 @@ func demoCheck(w io.Writer, cfg *policy.Config, rep *engine.Report, seeded map[s
 		bad = append(bad, fmt.Sprintf("the pass did not complete: %s", rep.Status))
 	}
 	for _, b := range bad {
-		fmt.Fprintf(w, "  ✗ %s\n", b)
+		fmt.Fprintf(w, "  ✗ %s\n", oneLine(b))
 	}
 	if len(bad) == 0 {
 		fmt.Fprintln(w, "demo ok")

@@ -103,7 +103,7 @@ func keepAdd(ctx context.Context, e *env, arg, reason, until, by string) int {
 		fmt.Fprintf(e.stderr, "reaper keep add: %v\n", err)
 		return exitPartial
 	}
-	fmt.Fprintf(e.stdout, "keeping %s %s: %s\n", id, untilText(k.Until), k.Reason)
+	fmt.Fprintf(e.stdout, "keeping %s %s: %s\n", id, untilText(k.Until), oneLine(k.Reason))
 	return exitOK
 }
 
@@ -144,7 +144,7 @@ func keepList(ctx context.Context, e *env) int {
 				until += " (expired)"
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.CustomerID, until, dash(k.AddedBy),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", printable(k.CustomerID), until, printable(dash(k.AddedBy)),
 			k.AddedAt.UTC().Format(dateLayout), oneLine(k.Reason))
 	}
 	tw.Flush()

@@ -103,7 +103,7 @@ func (e *env) pass(ctx context.Context, jsonOut bool, opts func(engine.Options) 
 	}
 	rep, err := do(ctx, engine.New(o))
 	if err != nil && rep == nil {
-		fmt.Fprintf(e.stderr, "reaper: %v\n", err)
+		fmt.Fprintf(e.stderr, "reaper: %s\n", printable(err.Error()))
 		return exitPartial
 	}
 	if jsonOut {
@@ -115,17 +115,22 @@ func (e *env) pass(ctx context.Context, jsonOut bool, opts func(engine.Options) 
 		out.report(rep)
 	}
 	if err != nil {
-		fmt.Fprintf(e.stderr, "reaper: %v\n", err)
+		fmt.Fprintf(e.stderr, "reaper: %s\n", printable(err.Error()))
 		return exitPartial
 	}
 	return rep.ExitCode()
 }
 
+// writeJSON writes v as indented JSON, with the runes a terminal acts on
+// escaped (escapeJSON).
 func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
-		return fmt.Errorf("encode report: %w", err)
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode JSON: %w", err)
+	}
+	b = append(escapeJSON(b), '\n')
+	if _, err := w.Write(b); err != nil {
+		return fmt.Errorf("write JSON: %w", err)
 	}
 	return nil
 }
@@ -148,7 +153,7 @@ func newReportPrinter(w io.Writer, configPath string) *reportPrinter {
 func (p *reportPrinter) plan(account string, items []engine.Item) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	fmt.Fprintf(p.w, "plan of account %s:\n", account)
+	fmt.Fprintf(p.w, "plan of account %s:\n", printable(account))
 	p.table(items, false)
 	fmt.Fprintln(p.w)
 }
@@ -172,9 +177,9 @@ func progressLine(ev store.Event) string {
 	if who == "" {
 		who = "account " + ev.Account
 	}
-	fmt.Fprintf(&b, "%-36s %-15s %-12s", who, ev.Action, ev.Outcome)
+	fmt.Fprintf(&b, "%-36s %-15s %-12s", printable(who), ev.Action, ev.Outcome)
 	if ev.OrderID != "" {
-		fmt.Fprintf(&b, " order %s", ev.OrderID)
+		fmt.Fprintf(&b, " order %s", printable(ev.OrderID))
 	}
 	if ev.HTTPStatus != 0 {
 		fmt.Fprintf(&b, " http %d", ev.HTTPStatus)
@@ -217,7 +222,7 @@ func (p *reportPrinter) table(items []engine.Item, outcomes bool) {
 		if !it.DeleteAt.IsZero() {
 			reason += "; deletes after " + it.DeleteAt.UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t", it.Account, it.CustomerID, it.Domain, dash(it.Policy),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t", printable(it.Account), printable(it.CustomerID), printable(it.Domain), printable(dash(it.Policy)),
 			formatAge(it.Age), it.Action)
 		if outcomes {
 			fmt.Fprintf(tw, "%s\t", dash(it.Outcome))
@@ -235,7 +240,7 @@ func (p *reportPrinter) summary(r *engine.Report) {
 		c.Listed, c.Selected, c.Deleted, c.AlreadyGone, c.Marked, c.Skipped, c.Failed, c.Blocked)
 	for _, a := range r.Accounts {
 		if a.Stopped {
-			fmt.Fprintf(p.w, "account %s stopped before any change: %s\n", a.Name, a.Reason)
+			fmt.Fprintf(p.w, "account %s stopped before any change: %s\n", printable(a.Name), oneLine(a.Reason))
 		}
 	}
 	if r.PlanID != uuid.Nil {
@@ -262,9 +267,4 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-// oneLine keeps a table row on one line whatever an error message holds.
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
 }

@@ -41,7 +41,7 @@ func runWhy(ctx context.Context, e *env, arg string) int {
 	eng := engine.New(engine.Options{Config: cfg, Store: st, Connect: connect(cfg, logger), Logger: logger, Now: e.now})
 	x, err := eng.Why(ctx, id)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "reaper why: %v\n", err)
+		fmt.Fprintf(e.stderr, "reaper why: %s\n", printable(err.Error()))
 		return exitPartial
 	}
 	printExplanation(e.stdout, x)
@@ -52,16 +52,16 @@ func printExplanation(w io.Writer, x *engine.Explanation) {
 	line := func(label, format string, a ...any) {
 		fmt.Fprintf(w, "%-10s %s\n", label, fmt.Sprintf(format, a...))
 	}
-	line("customer", "%s", x.CustomerID)
+	line("customer", "%s", printable(x.CustomerID))
 	if !x.Found {
 		line("found", "no: no account lists it and the store has never seen it")
-		line("next pass", "%s", x.NextPass)
+		line("next pass", "%s", oneLine(x.NextPass))
 		return
 	}
 	c := x.Customer
-	line("account", "%s", dash(x.Account))
-	line("domain", "%s", dash(c.Domain))
-	line("company", "%s", dash(c.CompanyName))
+	line("account", "%s", printable(dash(x.Account)))
+	line("domain", "%s", printable(dash(c.Domain)))
+	line("company", "%s", printable(dash(c.CompanyName)))
 	if c.State != "" {
 		state := c.State
 		if !c.StateAt.IsZero() {
@@ -78,28 +78,28 @@ func printExplanation(w io.Writer, x *engine.Explanation) {
 		line("state", "not in the store yet (no pass has seen it)")
 	}
 	if x.AgeKnown {
-		line("age", "%s, %s", formatAge(x.Age), dash(x.AgeSource))
+		line("age", "%s, %s", formatAge(x.Age), oneLine(dash(x.AgeSource)))
 	} else {
-		line("age", "unknown (%s): an unknown age is never expired", dash(x.AgeSource))
+		line("age", "unknown (%s): an unknown age is never expired", oneLine(dash(x.AgeSource)))
 	}
 	d := x.Decision
 	if len(d.Selected) > 0 {
-		line("policies", "selected by %s", strings.Join(d.Selected, ", "))
+		line("policies", "selected by %s", printable(strings.Join(d.Selected, ", ")))
 	} else {
 		line("policies", "no policy selects it")
 	}
 	if d.Protection != "" {
-		line("protected", "%s", d.Protection)
+		line("protected", "%s", oneLine(d.Protection))
 	} else {
 		line("protected", "no")
 	}
 	if d.Reason != "" {
-		line("decision", "%s", d.Reason)
+		line("decision", "%s", oneLine(d.Reason))
 	}
 	if !d.DeleteAt.IsZero() {
 		line("delete at", "%s", stamp(d.DeleteAt))
 	}
-	line("next pass", "%s", x.NextPass)
+	line("next pass", "%s", oneLine(x.NextPass))
 	if len(x.Recent) == 0 {
 		return
 	}
@@ -108,7 +108,7 @@ func printExplanation(w io.Writer, x *engine.Explanation) {
 		var b strings.Builder
 		fmt.Fprintf(&b, "  %s  %-15s %-12s", stamp(ev.At), ev.Action, ev.Outcome)
 		if ev.OrderID != "" {
-			fmt.Fprintf(&b, " order %s", ev.OrderID)
+			fmt.Fprintf(&b, " order %s", printable(ev.OrderID))
 		}
 		if ev.Error != "" {
 			fmt.Fprintf(&b, " error: %s", oneLine(ev.Error))
@@ -154,7 +154,7 @@ func runUnblock(ctx context.Context, e *env, arg string) int {
 	unblocked := 0
 	for _, cs := range states {
 		if cs.State != store.StateBlocked {
-			fmt.Fprintf(e.stderr, "reaper unblock: %s in account %s is %s, not blocked: nothing to do\n", id, cs.Account, cs.State)
+			fmt.Fprintf(e.stderr, "reaper unblock: %s in account %s is %s, not blocked: nothing to do\n", id, printable(cs.Account), cs.State)
 			continue
 		}
 		now := e.now().UTC()
@@ -170,7 +170,7 @@ func runUnblock(ctx context.Context, e *env, arg string) int {
 			return exitPartial
 		}
 		unblocked++
-		fmt.Fprintf(e.stdout, "unblocked %s (%s) in account %s; it was blocked: %s\n", id, dash(cs.Domain), cs.Account, dash(oneLine(was)))
+		fmt.Fprintf(e.stdout, "unblocked %s (%s) in account %s; it was blocked: %s\n", id, printable(dash(cs.Domain)), printable(cs.Account), dash(oneLine(was)))
 	}
 	if unblocked == 0 {
 		return exitPartial
