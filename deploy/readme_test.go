@@ -15,15 +15,21 @@ type sqlBlock struct {
 	text string
 }
 
-func readmeSQL(t *testing.T) []sqlBlock {
+func readmeText(t *testing.T) string {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("..", "README.md"))
 	require.NoError(t, err)
+	return string(data)
+}
+
+func readmeSQL(t *testing.T) []sqlBlock {
+	t.Helper()
+	data := readmeText(t)
 	var (
 		blocks []sqlBlock
 		cur    *sqlBlock
 	)
-	for i, l := range strings.Split(string(data), "\n") {
+	for i, l := range strings.Split(data, "\n") {
 		switch {
 		case cur == nil && strings.TrimSpace(l) == "```sql":
 			cur = &sqlBlock{line: i + 1}
