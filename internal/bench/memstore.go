@@ -36,23 +36,6 @@ var _ store.Store = (*memStore)(nil)
 func (m *memStore) Migrate(context.Context) error { return nil }
 func (m *memStore) Close() error                  { return nil }
 
-func (m *memStore) LockAccount(_ context.Context, account string) (func(), bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.locked[account] {
-		return func() {}, false, nil
-	}
-	m.locked[account] = true
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			m.mu.Lock()
-			defer m.mu.Unlock()
-			delete(m.locked, account)
-		})
-	}, true, nil
-}
-
 func (m *memStore) StartRun(context.Context, store.Run) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -3,6 +3,7 @@ package engine
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -34,6 +35,11 @@ type accountPass struct {
 	// work is the context of API calls and waits that must be allowed to
 	// finish after a graceful stop began; it ends drain_timeout after ctx.
 	work context.Context
+	// lease is the account's lease this pass holds; every write of the
+	// pass is fenced by it (nil only before it is taken).
+	lease *store.Lease
+	// lose ends the account's pass at once (cause wraps errLeaseLost).
+	lose context.CancelCauseFunc
 
 	// slots bounds the calls and steps in flight (limits.concurrency); see reapAll.
 	slots *semaphore.Weighted
@@ -54,28 +60,46 @@ type candidate struct {
 
 func (p *accountPass) run(ctx context.Context) {
 	p.report.Name = p.acct.Name
+	// lose ends the account's pass when its lease is lost: no customer is
+	// started and the calls in flight are cut at once (no drain).
+	ctx, lose := context.WithCancelCause(ctx)
+	defer lose(nil)
+	p.lose = lose
 	drain := time.Duration(p.e.o.Config.Limits.DrainTimeout)
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 	stopDrain := context.AfterFunc(ctx, func() {
+		if errors.Is(context.Cause(ctx), errLeaseLost) {
+			cancelWork()
+			return
+		}
 		t := time.AfterFunc(drain, cancelWork)
 		context.AfterFunc(work, func() { t.Stop() })
 	})
 	defer stopDrain()
 	p.work = work
 
-	unlock, ok, err := p.e.o.Store.LockAccount(ctx, p.acct.Name)
+	lease, ok, err := p.acquireLease(ctx, lose)
 	if err != nil {
-		p.stop(ctx, GuardLease, fmt.Sprintf("take the account lock: %v", err))
+		p.stop(ctx, GuardLease, fmt.Sprintf("take the account's lease: %v", err))
 		return
 	}
 	if !ok {
-		// Another daemon is the leader for this account: not a failure.
+		// Another tipreaper is the leader for this account: not a failure.
 		p.log.Info("another tipreaper works this account; skipping it this pass")
-		p.report.Reason = "another tipreaper holds this account's lock"
+		p.report.Reason = "another tipreaper holds this account's lease"
 		return
 	}
-	defer unlock()
+	p.lease = &lease.lease
+	defer func() {
+		lease.release(ctx)
+		if cause := context.Cause(ctx); errors.Is(cause, errLeaseLost) {
+			p.log.Error("lost the account's lease mid-pass: stopped working it; the new holder resumes its customers", "error", cause)
+			p.report.Stopped = true
+			p.report.Guard = GuardLease
+			p.report.Reason = cause.Error() + "; another tipreaper may have taken it over and resumes its customers"
+		}
+	}()
 
 	client, err := p.e.client(p.acct)
 	if err != nil {
@@ -479,7 +503,8 @@ func (p *accountPass) record(ctx context.Context, evs ...store.Event) error {
 	p.stamp(evs)
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if err := p.e.o.Store.AppendEvents(wctx, evs...); err != nil {
+	if err := p.e.o.Store.AppendEventsIf(wctx, store.Guard{Lease: p.lease}, evs...); err != nil {
+		p.lostLease(err)
 		p.log.Error("write audit rows", "error", err)
 		return fmt.Errorf("write audit rows: %w", err)
 	}
@@ -487,9 +512,21 @@ func (p *accountPass) record(ctx context.Context, evs ...store.Event) error {
 	return nil
 }
 
-// transition writes a customer's new state together with its audit rows. A
-// dry run never changes a customer's state: it writes the rows alone.
+// transition writes a customer's new state together with its audit rows,
+// if the pass still holds the account's lease. A dry run never changes a
+// customer's state: it writes the rows alone.
 func (p *accountPass) transition(ctx context.Context, st store.CustomerState, evs ...store.Event) error {
+	return p.write(ctx, store.Guard{Lease: p.lease}, st, evs...)
+}
+
+// intent writes the intent of a PATCH or DELETE like transition, and only if
+// no reaper_keep row protects the customer at this moment (the last-moment
+// re-check): else an error wrapping store.ErrProtected, and nothing written.
+func (p *accountPass) intent(ctx context.Context, st store.CustomerState, evs ...store.Event) error {
+	return p.write(ctx, store.Guard{Lease: p.lease, Unprotected: true}, st, evs...)
+}
+
+func (p *accountPass) write(ctx context.Context, g store.Guard, st store.CustomerState, evs ...store.Event) error {
 	if p.dry {
 		return p.record(ctx, evs...)
 	}
@@ -500,7 +537,8 @@ func (p *accountPass) transition(ctx context.Context, st store.CustomerState, ev
 	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if err := p.e.o.Store.Transition(wctx, st, evs...); err != nil {
+	if err := p.e.o.Store.TransitionIf(wctx, g, st, evs...); err != nil {
+		p.lostLease(err)
 		p.log.Error("write customer state", "customer_id", st.CustomerID, "state", st.State, "error", err)
 		return fmt.Errorf("record customer %s as %s: %w", st.CustomerID, st.State, err)
 	}

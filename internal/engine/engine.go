@@ -43,7 +43,16 @@ type Options struct {
 	// account's first mutating call. It may be called from several goroutines.
 	OnPlan func(account string, plan []Item)
 	Now    func() time.Time
+	// LeaseTTL is how long an account's lease lasts unless renewed
+	// (DefaultLeaseTTL when zero). The pass renews it every quarter of it.
+	LeaseTTL time.Duration
 }
+
+// DefaultLeaseTTL is how long an account's lease lasts without renewal. A
+// pass renews it every 15 s and stops working the account 45 s after the
+// start of its last successful renewal; a stand-by takes the account over
+// once it has expired (at once when the holder's process is gone).
+const DefaultLeaseTTL = time.Minute
 
 // Engine runs passes. It is safe to call Pass from one goroutine at a time;
 // the daemon never overlaps two passes.
@@ -61,6 +70,9 @@ type Engine struct {
 func New(o Options) *Engine {
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = DefaultLeaseTTL
 	}
 	log := o.Logger
 	if log == nil {
@@ -95,7 +107,7 @@ type AccountReport struct {
 // guard in AccountReport.Guard and in the daemon's reaper_guard_stops_total,
 // so an alert can tell a listing outage from a policy that selects too much.
 const (
-	GuardLease    = "lease"                 // the account's lock or lease could not be taken
+	GuardLease    = "lease"                 // the account's lease could not be taken, or was lost mid-pass
 	GuardConnect  = "connect"               // no Partner Center client for the account
 	GuardListing  = "listing"               // the customer listing failed or was partial
 	GuardStore    = "store"                 // the store could not record or read what the decision needs

@@ -143,7 +143,7 @@ func TestATokenForAnotherTenantStopsTheAccount(t *testing.T) {
 	require.Contains(t, r.Accounts[0].Reason, other)
 }
 
-func TestAnAccountLockedByAnotherTipreaperIsLeftAlone(t *testing.T) {
+func TestAnAccountLeasedByAnotherTipreaperIsLeftAlone(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		postgres bool
@@ -162,7 +162,7 @@ func TestAnAccountLockedByAnotherTipreaperIsLeftAlone(t *testing.T) {
 			if tc.postgres {
 				holder = backends[1].open(t) // another Store instance on the same schema
 			}
-			unlock, ok, err := holder.LockAccount(context.Background(), h.account)
+			lease, ok, err := holder.AcquireLease(context.Background(), h.account, 24*day)
 			require.NoError(t, err)
 			require.True(t, ok)
 
@@ -172,10 +172,10 @@ func TestAnAccountLockedByAnotherTipreaperIsLeftAlone(t *testing.T) {
 			require.Empty(t, h.gone())
 			require.Len(t, r.Accounts, 1)
 			require.False(t, r.Accounts[0].Stopped, "another leader is not a failure")
-			require.Contains(t, r.Accounts[0].Reason, "lock")
+			require.Contains(t, r.Accounts[0].Reason, "lease")
 			require.Empty(t, r.Items)
 
-			unlock()
+			require.NoError(t, holder.ReleaseLease(context.Background(), lease))
 			r = h.pass()
 			require.Equal(t, []string{"old-a", "old-b"}, h.gone())
 			require.Equal(t, store.RunSucceeded, r.Status)

@@ -203,7 +203,7 @@ func (r *reaper) cancel(orderID string) error {
 	r.st.PendingAction, r.st.PendingOrderID, r.st.PendingRequestID = store.ActionCancelOrder, orderID, rid
 	intent := r.event(store.ActionCancelOrder, store.OutcomeIntent)
 	intent.OrderID, intent.MSRequestID = orderID, rid
-	if err := r.transition(intent); err != nil {
+	if err := r.intent(intent); err != nil {
 		return r.fail("record cancel intent", err)
 	}
 	o, err := r.p.pc.CancelOrder(pc.WithRequestID(r.work, rid), r.st.CustomerID, orderID)
@@ -331,7 +331,7 @@ func (r *reaper) delete() error {
 	r.st.PendingAction, r.st.PendingOrderID, r.st.PendingRequestID = store.ActionDelete, "", rid
 	intent := r.event(store.ActionDelete, store.OutcomeIntent)
 	intent.MSRequestID = rid
-	if err := r.transition(intent); err != nil {
+	if err := r.intent(intent); err != nil {
 		return r.fail("record delete intent", err)
 	}
 	err := r.p.pc.DeleteCustomer(pc.WithRequestID(r.work, rid), r.st.CustomerID)
@@ -401,8 +401,24 @@ func (r *reaper) transition(evs ...store.Event) error {
 	return r.p.transition(r.ctx, r.st, evs...)
 }
 
-// fail records the customer as failed: the next pass tries it again.
+// intent writes the intent row of a PATCH or DELETE, re-checking in the same
+// transaction that the pass still leads and that no keep protects the customer.
+func (r *reaper) intent(ev store.Event) error {
+	r.st.StateAt = r.p.e.o.Now()
+	return r.p.intent(r.ctx, r.st, ev)
+}
+
+// fail records the customer as failed: the next pass tries it again. A
+// write refused because a keep now protects the customer or the pass lost
+// the account's lease is not a failure of the customer (see protectedNow,
+// leaseLost).
 func (r *reaper) fail(step string, cause error) error {
+	switch {
+	case errors.Is(cause, store.ErrProtected):
+		return r.protectedNow(cause)
+	case errors.Is(cause, store.ErrLeaseLost):
+		return r.leaseLost(step, cause)
+	}
 	reason := fmt.Sprintf("%s: %v", step, cause)
 	ev := r.event(store.ActionFail, store.OutcomeError)
 	ev.HTTPStatus, ev.Error = pc.StatusCode(cause), reason
@@ -476,4 +492,31 @@ func (r *reaper) stopped() {
 	ev.Detail = "graceful stop; the next pass resumes from state " + r.st.State
 	r.p.record(r.ctx, ev)
 	r.p.finish(r.c.item, OutcomeInterrupted, "", func(*store.Counts) {})
+}
+
+// protectedNow stops a customer that a keep protected during the pass, where
+// it is: no further PATCH or DELETE, its mark cleared (a new mark and a full
+// grace are needed after the keep lapses), an unmark row saying so. Orders it
+// already cancelled stay cancelled.
+func (r *reaper) protectedNow(cause error) error {
+	_, keep, _ := strings.Cut(cause.Error(), store.ErrProtected.Error()+": ")
+	reason := "protected during the pass (" + keep + "); its orders may already be cancelled"
+	ev := r.event(store.ActionUnmark, store.OutcomeOK)
+	ev.Detail = reason + "; was " + r.st.State
+	r.st.State, r.st.Reason = store.StateSeen, reason
+	r.st.MarkedAt, r.st.DeleteAfter = time.Time{}, time.Time{}
+	r.st.PendingAction, r.st.PendingOrderID, r.st.PendingRequestID = "", "", ""
+	r.transition(ev)
+	r.p.log.Warn("customer protected during the pass: stopped before its next call", "customer_id", r.st.CustomerID, "keep", keep)
+	r.p.finish(r.c.item, OutcomeSkipped, reason, func(c *store.Counts) { c.Skipped++ })
+	return outcomeError{errors.New(reason)}
+}
+
+// leaseLost stops a customer whose write the fence refused: another
+// tipreaper leads the account now and resumes it from its recorded state.
+// Nothing can be written any more.
+func (r *reaper) leaseLost(step string, cause error) error {
+	reason := fmt.Sprintf("%s: %v", step, cause)
+	r.p.finish(r.c.item, OutcomeInterrupted, reason, func(*store.Counts) {})
+	return outcomeError{errors.New(reason)}
 }

@@ -23,11 +23,15 @@
 // time writing the customer row and its events in one transaction, so the state never disagrees with
 // the audit trail. After a crash the pending_* columns say which call may or may not have happened.
 //
-// Leadership: LockAccount lets one process work on an account at a time (Postgres: a session advisory
-// lock on a connection of its own; it dies with the connection, which is how a stand-by takes over).
-// Each Store is an instance with a uuid; runs record their instance, and CloseDeadRuns marks running runs
-// of instances that are gone as interrupted (Postgres: their instance advisory lock is free; SQLite: any
-// other instance, since the file lock admits one process).
+// Leadership: a lease row per account (reaper_leases) lets one pass work an account at a time, in any
+// number of processes: AcquireLease elects (INSERT … ON CONFLICT … WHERE expired), RenewLease extends,
+// ReleaseLease ends it. Every acquisition raises the account's fencing token. TransitionIf and
+// AppendEventsIf check, in the write's own transaction, that the lease is still the writer's (and, for
+// an intent, that no reaper_keep row protects the customer), so a holder that lost the lease writes
+// nothing more. Each Store is an instance with a uuid; runs and leases record their instance, and
+// CloseDeadRuns marks running runs of instances that are gone as interrupted (Postgres: their instance
+// advisory lock is free; SQLite: any other instance, since the file lock admits one process); a lease
+// whose instance is gone is taken over at once instead of at its expiry.
 //
 // Conventions both implementations keep, checked by the shared conformance suite in storetest: times are
 // UTC with microsecond precision (SQLite: fixed-width RFC 3339 text, so text order is time order); zero

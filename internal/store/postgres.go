@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 	"time"
 
@@ -17,9 +16,9 @@ import (
 	"github.com/tipreaper/tipreaper/migrations"
 )
 
-// postgresStore keeps everything in PostgreSQL through a pgx pool. Locks are session advisory locks,
-// each on a connection of its own taken out of the pool (Hijack), so that the session that locks is the
-// session that unlocks, and held locks never use up the pool's connections.
+// postgresStore keeps everything in PostgreSQL through a pgx pool. The one lock it holds is its instance's
+// session advisory lock (liveness for CloseDeadRuns and lease takeover), on a connection of its own taken
+// out of the pool (Hijack) so that it never uses up the pool's connections. Leadership is a lease row.
 type postgresStore struct {
 	pool     *pgxpool.Pool
 	instance uuid.UUID
@@ -27,9 +26,8 @@ type postgresStore struct {
 	// life: while it is held, other instances know this one's running runs are alive.
 	instanceConn *pgx.Conn
 
-	mu        sync.Mutex
-	lockConns map[*pgx.Conn]struct{} // account locks held; closed by Close
-	closed    bool
+	mu     sync.Mutex
+	closed bool
 }
 
 func openPostgres(ctx context.Context, url string) (_ *postgresStore, err error) {
@@ -53,7 +51,7 @@ func openPostgres(ctx context.Context, url string) (_ *postgresStore, err error)
 	if err := pool.Ping(ctx); err != nil {
 		return nil, fail("connect", err)
 	}
-	s := &postgresStore{pool: pool, instance: uuid.New(), lockConns: map[*pgx.Conn]struct{}{}}
+	s := &postgresStore{pool: pool, instance: uuid.New()}
 	conn, ok, err := s.tryLock(ctx, "tipreaper:instance:"+s.instance.String())
 	if err != nil {
 		return nil, fail("lock instance", err)
@@ -124,57 +122,12 @@ func (s *postgresStore) Close() error {
 		return nil
 	}
 	s.closed = true
-	conns := s.lockConns
-	s.lockConns = nil
 	s.mu.Unlock()
-	// Ending the sessions releases their locks: other instances may now take over our accounts and
+	// Ending the session releases the instance lock: other instances may now take over our leases and
 	// close our running runs.
-	for conn := range conns {
-		closeConn(conn)
-	}
 	closeConn(s.instanceConn)
 	s.pool.Close()
 	return nil
-}
-
-func (s *postgresStore) LockAccount(ctx context.Context, account string) (func(), bool, error) {
-	name := "tipreaper:account:" + account
-	conn, ok, err := s.tryLock(ctx, name)
-	if err != nil {
-		return nil, false, fmt.Errorf("lock account %s: %w", account, err)
-	}
-	if !ok {
-		return nil, false, nil
-	}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		closeConn(conn)
-		return nil, false, fmt.Errorf("lock account %s: store closed", account)
-	}
-	s.lockConns[conn] = struct{}{}
-	s.mu.Unlock()
-
-	var once sync.Once
-	unlock := func() {
-		once.Do(func() {
-			s.mu.Lock()
-			_, mine := s.lockConns[conn]
-			delete(s.lockConns, conn)
-			s.mu.Unlock()
-			if !mine {
-				return // Close already ended the session
-			}
-			// The unlock is a courtesy: closing the session releases the lock in any case.
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, lockKey(name)); err != nil {
-				slog.Warn("unlock account: session will be closed instead", "account", account, "err", err)
-			}
-			closeConn(conn)
-		})
-	}
-	return unlock, true, nil
 }
 
 func (s *postgresStore) StartRun(ctx context.Context, r Run) error {

@@ -26,9 +26,6 @@ type sqliteStore struct {
 	lockFile *os.File // holds the flock on stateDir/reaper.lock
 	instance uuid.UUID
 
-	mu       sync.Mutex
-	accounts map[string]bool // accounts locked by LockAccount
-
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -67,7 +64,7 @@ func openSQLite(ctx context.Context, dir string) (_ *sqliteStore, err error) {
 		db.Close()
 		return nil, fmt.Errorf("open sqlite store in %s: %w", dir, err)
 	}
-	return &sqliteStore{db: db, lockFile: lock, instance: uuid.New(), accounts: map[string]bool{}}, nil
+	return &sqliteStore{db: db, lockFile: lock, instance: uuid.New()}, nil
 }
 
 // lockStateDir takes an exclusive flock on dir/reaper.lock without waiting. flock belongs to the open
@@ -120,23 +117,6 @@ func (s *sqliteStore) Close() error {
 		}
 	})
 	return s.closeErr
-}
-
-func (s *sqliteStore) LockAccount(_ context.Context, account string) (func(), bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.accounts[account] {
-		return nil, false, nil
-	}
-	s.accounts[account] = true
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			s.mu.Lock()
-			delete(s.accounts, account)
-			s.mu.Unlock()
-		})
-	}, true, nil
 }
 
 // sqliteTime is a time argument for SQLite: fixed-width UTC text, NULL when zero.

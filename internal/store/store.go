@@ -50,12 +50,6 @@ type Store interface {
 	// Close releases the database, every lock this Store holds, and (SQLite) the state dir.
 	Close() error
 
-	// LockAccount makes this Store the leader for account: ok is false while anyone else (another
-	// Store, in this process or another) holds it. unlock is idempotent. Postgres: a session advisory
-	// lock on a dedicated connection, released if that connection dies. SQLite: an in-process map (the
-	// file lock taken by Open already excludes other processes).
-	LockAccount(ctx context.Context, account string) (unlock func(), ok bool, err error)
-
 	// AcquireLease makes a new holder the leader of account for ttl if no one else holds an unexpired
 	// lease; ok is false (and l zero) while another holder does. Every acquisition gets a new Holder and
 	// a Token larger than any before it for this account.

@@ -62,8 +62,6 @@ func Run(t *testing.T, open func(testing.TB) store.Store, opts ...Option) {
 		{"customers are counted by account and state", s.customerCounts},
 		{"keeps are added, replaced, listed and removed", s.keeps},
 		{"a plan round-trips, an unknown plan is not found", s.plans},
-		{"an account lock excludes a second holder until unlocked", s.lockAccount},
-		{"an account lock excludes another instance and dies with its holder", s.lockAcrossInstances},
 		{"a lease excludes a second holder until released, and every acquisition raises the token", s.leaseExcludes},
 		{"a renewed lease lasts longer; a released or forged one cannot be renewed", s.leaseRenew},
 		{"an expired lease is taken over and its old holder can neither renew nor write", s.leaseExpiry},
@@ -643,60 +641,6 @@ func (s suite) plans(t *testing.T) {
 	require.Error(t, st.SavePlan(ctx, p), "a plan is stored once")
 	_, err = st.Plan(ctx, uuid.New())
 	require.ErrorIs(t, err, store.ErrNotFound)
-}
-
-func (s suite) lockAccount(t *testing.T) {
-	st := s.open(t)
-	ctx := t.Context()
-	// Advisory locks are database-wide, not per schema: names of the test's own keep parallel tests apart.
-	account, other := "contoso-"+uuid.NewString(), "fabrikam-"+uuid.NewString()
-
-	unlock, ok, err := st.LockAccount(ctx, account)
-	require.NoError(t, err)
-	require.True(t, ok)
-	_, ok, err = st.LockAccount(ctx, account)
-	require.NoError(t, err)
-	require.False(t, ok, "the account is taken")
-
-	unlockOther, ok, err := st.LockAccount(ctx, other)
-	require.NoError(t, err)
-	require.True(t, ok, "another account is free")
-	unlockOther()
-
-	unlock()
-	unlock() // idempotent
-	again, ok, err := st.LockAccount(ctx, account)
-	require.NoError(t, err)
-	require.True(t, ok, "free again after unlock")
-	again()
-}
-
-func (s suite) lockAcrossInstances(t *testing.T) {
-	if !s.multiInstance {
-		t.Skip("one Store per database at a time: the state dir lock excludes other instances")
-	}
-	ctx := t.Context()
-	a, b := s.open(t), s.open(t)
-	account := "contoso-" + uuid.NewString()
-
-	unlock, ok, err := a.LockAccount(ctx, account)
-	require.NoError(t, err)
-	require.True(t, ok)
-	_, ok, err = b.LockAccount(ctx, account)
-	require.NoError(t, err)
-	require.False(t, ok, "another instance holds it")
-	unlock()
-
-	unlockB, ok, err := b.LockAccount(ctx, account)
-	require.NoError(t, err)
-	require.True(t, ok, "free once unlocked")
-	require.NoError(t, b.Close()) // dies with its holder, without unlock
-	unlockB()                     // after Close: harmless
-
-	unlock, ok, err = a.LockAccount(ctx, account)
-	require.NoError(t, err)
-	require.True(t, ok, "a closed holder's lock is gone")
-	unlock()
 }
 
 func (s suite) timesRoundTrip(t *testing.T) {
