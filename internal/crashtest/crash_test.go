@@ -264,8 +264,9 @@ func (tr *trial) configText(seed int64) string {
 limits:
   concurrency: 8
   requests_per_minute: 6000
-  poll_interval: 15ms
-  poll_max: 60ms
+  allow_above_documented_rate: true
+  poll_interval: 100ms
+  poll_max: 100ms
   cancel_timeout: 20s
 keep:
   customer_ids: [%s]

@@ -22,7 +22,7 @@ func TestACancelAlreadyInProgressIsNotAFailure(t *testing.T) {
 			// client's retry of the PATCH whose answer was lost finds the order
 			// pending: 409 with code 800060.
 			h := newHarness(t, opts{store: b.open, customers: []pcsim.SeedCustomer{ci("old", 10*day, software())},
-				limits: "  cancel_timeout: 100h\n",
+				limits: "  cancel_timeout: 1d\n",
 				sim:    pcsim.Config{CancelDelay: [2]time.Duration{time.Hour, time.Hour}, TokenTTL: 1000 * time.Hour}})
 			id := h.id("old")
 			h.sim.FailNextAfter(http.MethodPatch, "/v1/customers/"+id+"/orders/", http.StatusInternalServerError, 1)

@@ -107,7 +107,7 @@ func TestAGracefulStopWhoseDrainEndsMidCallIsFinishedByTheNextPass(t *testing.T)
 					// An accepted cancel reads pending for an hour of the
 					// simulator's time, so the next pass finds the order of a
 					// PATCH that took effect pending, not yet cancelled.
-					o.limits += "  cancel_timeout: 100h\n"
+					o.limits += "  cancel_timeout: 1d\n"
 					o.sim = pcsim.Config{CancelDelay: [2]time.Duration{time.Hour, time.Hour}, TokenTTL: 1000 * time.Hour}
 				}
 				h := newHarness(t, o)

@@ -273,7 +273,6 @@ func TestAGuardStopsOnlyTheAccountThatTripsIt(t *testing.T) {
 	yaml := `accounts:
   - {name: good, partner_tenant_id: ` + partnerTenant + `, client_id: ` + clientID + `, client_secret: "${PC_CLIENT_SECRET}", base_url: "${GOOD_URL}", authority: "${GOOD_URL}"}
   - {name: bad, partner_tenant_id: ` + partnerTenant + `, client_id: ` + clientID + `, client_secret: "${PC_CLIENT_SECRET}", base_url: "${BAD_URL}", authority: "${BAD_URL}"}
-limits: {poll_interval: 10ms, poll_max: 50ms}
 policies:
   - {name: ci-good, account: good, select: {domain: '^ci-'}, older_than: 72h}
   - {name: ci-bad, account: bad, select: {domain: '^ci-'}, older_than: 72h}
@@ -281,6 +280,7 @@ policies:
 	env := map[string]string{"GOOD_URL": good.url, "BAD_URL": bad.url, "PC_CLIENT_SECRET": clientSecret}
 	cfg, err := policy.Parse("two.yaml", []byte(yaml), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	require.NoError(t, err)
+	quickPolls(cfg, "")
 
 	r, err := good.engine(func(o *engine.Options) { o.Config = cfg }).Pass(context.Background())
 	require.NoError(t, err)

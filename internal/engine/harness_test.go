@@ -197,11 +197,24 @@ limits:
 		return v, ok
 	})
 	require.NoError(h.t, err, "config:\n%s", yaml)
+	quickPolls(cfg, h.o.limits)
 	return cfg
 }
 
-// defaultLimits keep a pass quick: polls every few milliseconds.
-var defaultLimits = []string{"poll_interval: 10ms", "poll_max: 50ms", "cancel_timeout: 10s", "drain_timeout: 5s", "concurrency: 4"}
+// defaultLimits keep a pass quick (see quickPolls for the poll delays).
+var defaultLimits = []string{"cancel_timeout: 10s", "drain_timeout: 5s", "concurrency: 4"}
+
+// quickPolls keeps a pass quick: polls every few milliseconds, unless the
+// test's limits set them. A config file may not poll more often than every
+// 100ms, so they are set on the parsed Config.
+func quickPolls(cfg *policy.Config, override string) {
+	if !strings.Contains(override, "poll_interval:") {
+		cfg.Limits.PollInterval = policy.Duration(10 * time.Millisecond)
+	}
+	if !strings.Contains(override, "poll_max:") {
+		cfg.Limits.PollMax = policy.Duration(50 * time.Millisecond)
+	}
+}
 
 // limits is the limits: mapping: the test's lines, then the defaults it
 // does not set.

@@ -61,7 +61,6 @@ func TestADryRunOverTwoAccountsPlansBothAndChangesNothing(t *testing.T) {
 			yaml := `accounts:
   - {name: "${MARK}", partner_tenant_id: ` + partnerTenant + `, client_id: ` + clientID + `, client_secret: "${PC_CLIENT_SECRET}", base_url: "${MARK_URL}", authority: "${MARK_URL}"}
   - {name: "${DELETE}", partner_tenant_id: ` + partnerTenant + `, client_id: ` + clientID + `, client_secret: "${PC_CLIENT_SECRET}", base_url: "${DELETE_URL}", authority: "${DELETE_URL}"}
-limits: {poll_interval: 10ms, poll_max: 50ms}
 policies:
   - {name: ci-mark, account: "${MARK}", select: {domain: '^ci-'}, older_than: 72h, grace: 24h}
   - {name: ci-delete, account: "${DELETE}", select: {domain: '^ci-'}, older_than: 72h}
@@ -70,6 +69,7 @@ policies:
 				"PC_CLIENT_SECRET": clientSecret}
 			cfg, err := policy.Parse("two.yaml", []byte(yaml), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 			require.NoError(t, err)
+			quickPolls(cfg, "")
 
 			r, err := marking.engine(func(o *engine.Options) { o.Config = cfg; o.DryRun = true }).Pass(context.Background())
 			require.NoError(t, err)

@@ -264,6 +264,7 @@ func TestParsedKeepsProtectWhateverTheCase(t *testing.T) {
 policies:
   - name: all-ci
     account: a
+    older_than: 0s
     select:
       company_name: '^CI '
 `, nil)

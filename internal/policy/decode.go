@@ -141,6 +141,9 @@ func (d *decoder) config(root *yaml.Node) *Config {
 			cfg.StateDir = s
 		}
 	}
+	if msg := checkStateDir(cfg.StateDir); msg != "" {
+		d.addf(m["state_dir"], "state_dir", "%s", msg)
+	}
 	if n := m["limits"]; n != nil {
 		d.limits(n, &cfg.Limits)
 	}
@@ -294,6 +297,7 @@ func (d *decoder) limits(n *yaml.Node, l *Limits) {
 	d.duration(m["cancel_timeout"], "limits.cancel_timeout", true, &l.CancelTimeout)
 	d.duration(m["plan_max_age"], "limits.plan_max_age", true, &l.PlanMaxAge)
 	d.duration(m["drain_timeout"], "limits.drain_timeout", true, &l.DrainTimeout)
+	d.checkLimits(m, l)
 	if intervalOK && maxOK && l.PollInterval > l.PollMax {
 		at := m["poll_interval"]
 		if at == nil {
@@ -323,7 +327,7 @@ func (d *decoder) policy(n *yaml.Node, path string) (Policy, map[string]*yaml.No
 	if v := d.required(n, m, path, "select"); v != nil {
 		p.Select = d.selector(v, path+".select")
 	}
-	d.duration(m["older_than"], path+".older_than", false, &p.OlderThan)
+	d.olderThan(n, m, path, &p.OlderThan)
 	d.duration(m["grace"], path+".grace", false, &p.Grace)
 	if v := m["max_selected_fraction"]; v != nil {
 		if s, ok := d.scalar(v, path+".max_selected_fraction"); ok && s != "" {
@@ -339,7 +343,38 @@ func (d *decoder) policy(n *yaml.Node, path string) (Policy, map[string]*yaml.No
 	if v := m["keep"]; v != nil {
 		p.Keep = d.keep(v, path+".keep")
 	}
+	d.checkSelectsAnything(&p, m, path)
 	return p, m
+}
+
+// olderThan reads the required older_than. "No age requirement" must be
+// said as 0s: an empty value, null, an empty variable or a bare 0 may be a
+// slip, and would make every selected customer expired at once.
+func (d *decoder) olderThan(parent *yaml.Node, m map[string]*yaml.Node, path string, dst *Duration) {
+	const how = "how old a selected customer must be before it expires, e.g. 72h or 7d (write 0s for no age requirement)"
+	field := path + ".older_than"
+	v := m["older_than"]
+	if v == nil {
+		d.addf(resolve(parent), field, "is required: %s", how)
+		return
+	}
+	if isNull(resolve(v)) {
+		d.addf(v, field, "is empty; it is required: %s", how)
+		return
+	}
+	s, ok := d.scalar(v, field)
+	if !ok {
+		return
+	}
+	switch s {
+	case "":
+		d.addf(v, field, "is empty; it is required: %s", how)
+		return
+	case "0", "+0":
+		d.addf(v, field, "write 0s to mean no age requirement (a bare 0 is easily a slip)")
+		return
+	}
+	d.duration(v, field, false, dst)
 }
 
 func (d *decoder) selector(n *yaml.Node, path string) Selector {
@@ -691,21 +726,7 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// checkDatabaseURL never quotes the URL or url.Parse's error: both would
-// show the password.
-func checkDatabaseURL(s string) string {
-	if s == "" {
-		return ""
-	}
-	u, err := url.Parse(s)
-	if err != nil {
-		return "is not a valid URL (postgres://user:password@host:5432/db, or empty for the embedded SQLite file)"
-	}
-	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
-		return "must be a postgres:// or postgresql:// URL, or empty for the embedded SQLite file"
-	}
-	return ""
-}
+var urlParse = url.Parse
 
 func parseBool(s string) (bool, error) {
 	switch strings.ToLower(s) {

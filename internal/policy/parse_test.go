@@ -174,10 +174,11 @@ func TestParseReportsEachProblemWithItsLineAndField(t *testing.T) {
 	}
 }
 
-// policy is a valid policies: block after account (lines 6-10).
+// policy is a valid policies: block after account (lines 6-11).
 const policy = `policies:
   - name: p
     account: a
+    older_than: 72h
     select:
       domain: '^ci-'
 `
@@ -195,39 +196,39 @@ func TestParseReportsEachPolicyProblemWithItsLineAndField(t *testing.T) {
 		{"a policy without select is rejected", strings.Replace(policy, "    select:\n      domain: '^ci-'\n", "", 1),
 			"7: policies[0].select: is required"},
 		{"an empty select is rejected", strings.Replace(policy, "select:\n      domain: '^ci-'", "select: {}", 1),
-			"9: policies[0].select: needs at least one of domain, company_name, customer_ids"},
-		{"a select with only an empty id list is rejected", strings.Replace(policy, "domain: '^ci-'", "customer_ids: []", 1),
 			"10: policies[0].select: needs at least one of domain, company_name, customer_ids"},
+		{"a select with only an empty id list is rejected", strings.Replace(policy, "domain: '^ci-'", "customer_ids: []", 1),
+			"11: policies[0].select: needs at least one of domain, company_name, customer_ids"},
 		{"an invalid domain regexp is rejected", strings.Replace(policy, "'^ci-'", "'^(ci'", 1),
-			"10: policies[0].select.domain: invalid RE2 regexp: missing closing ): `^(ci`"},
+			"11: policies[0].select.domain: invalid RE2 regexp: missing closing ): `^(ci`"},
 		{"an empty domain pattern is rejected", strings.Replace(policy, "'^ci-'", "''", 1),
-			"10: policies[0].select.domain: must not be empty"},
+			"11: policies[0].select.domain: must not be empty"},
 		{"a Perl-only regexp construct is rejected", strings.Replace(policy, "domain: '^ci-'", `company_name: '^(?!golden)'`, 1),
-			"10: policies[0].select.company_name: invalid RE2 regexp: invalid or unsupported Perl syntax"},
+			"11: policies[0].select.company_name: invalid RE2 regexp: invalid or unsupported Perl syntax"},
 		{"an unknown select key deep in a policy is reported", strings.Replace(policy, "domain:", "domian:", 1),
-			"10: policies[0].select.domian: unknown field; did you mean domain?"},
+			"11: policies[0].select.domian: unknown field; did you mean domain?"},
 		{"a selector id that is not a GUID is rejected", policy + "      customer_ids: [abc]\n",
-			`11: policies[0].select.customer_ids[0]: "abc" is not a GUID`},
+			`12: policies[0].select.customer_ids[0]: "abc" is not a GUID`},
 		{"select written as a list is rejected", strings.Replace(policy, "select:\n      domain: '^ci-'", "select: ['^ci-']", 1),
-			"9: policies[0].select: must be a mapping of domain, company_name, customer_ids, not a list"},
-		{"an older_than with an unknown unit is rejected", policy + "    older_than: 3x\n",
-			`11: policies[0].older_than: invalid duration "3x": unknown unit (use ns, us, ms, s, m, h, d or w)`},
-		{"a negative older_than is rejected", policy + "    older_than: -72h\n",
-			`11: policies[0].older_than: invalid duration "-72h": negative durations are not allowed`},
+			"10: policies[0].select: must be a mapping of domain, company_name, customer_ids, not a list"},
+		{"an older_than with an unknown unit is rejected", strings.Replace(policy, "older_than: 72h", "older_than: 3x", 1),
+			`9: policies[0].older_than: invalid duration "3x": unknown unit (use ns, us, ms, s, m, h, d or w)`},
+		{"a negative older_than is rejected", strings.Replace(policy, "older_than: 72h", "older_than: -72h", 1),
+			`9: policies[0].older_than: invalid duration "-72h": negative durations are not allowed`},
 		{"a grace without unit is rejected", policy + "    grace: 24\n",
-			`11: policies[0].grace: invalid duration "24": missing unit`},
+			`12: policies[0].grace: invalid duration "24": missing unit`},
 		{"a fraction of zero is rejected", policy + "    max_selected_fraction: 0\n",
-			`11: policies[0].max_selected_fraction: "0" must be a number greater than 0 and at most 1`},
+			`12: policies[0].max_selected_fraction: "0" must be a number greater than 0 and at most 1`},
 		{"a fraction above one is rejected", policy + "    max_selected_fraction: 1.5\n",
-			`11: policies[0].max_selected_fraction: "1.5" must be a number greater than 0 and at most 1`},
+			`12: policies[0].max_selected_fraction: "1.5" must be a number greater than 0 and at most 1`},
 		{"a fraction of NaN is rejected", policy + "    max_selected_fraction: NaN\n",
-			`11: policies[0].max_selected_fraction: "NaN" must be a number`},
+			`12: policies[0].max_selected_fraction: "NaN" must be a number`},
 		{"an invalid keep pattern in a policy is reported at depth", policy + "    keep:\n      domains: ['^ok', '[golden']\n",
-			"12: policies[0].keep.domains[1]: invalid RE2 regexp: missing closing ]: `[golden`"},
+			"13: policies[0].keep.domains[1]: invalid RE2 regexp: missing closing ]: `[golden`"},
 		{"an unknown keep key in a policy is reported at depth", policy + "    keep:\n      domain: ['^golden']\n",
-			"12: policies[0].keep.domain: unknown field; did you mean domains?"},
+			"13: policies[0].keep.domain: unknown field; did you mean domains?"},
 		{"two policies with one name are rejected", policy + strings.TrimPrefix(policy, "policies:\n"),
-			`11: policies[1].name: policy "p" is defined twice (first on line 7)`},
+			`12: policies[1].name: policy "p" is defined twice (first on line 7)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -286,6 +287,7 @@ policies:
 		"6 accounts[0].client_id",
 		"9 limits.concurrency",
 		"10 limits.poll_max",
+		"12 policies[0].older_than",
 		"13 policies[0].account",
 		"15 policies[0].select.domain",
 		"16 policies[0].grace",
@@ -294,7 +296,7 @@ policies:
 	lines := strings.Split(ps.Error(), "\n")
 	require.Len(t, lines, len(ps))
 	require.True(t, strings.HasPrefix(lines[0], "reaper.yaml:1: schedule: invalid cron schedule: "), lines[0])
-	require.Equal(t, `reaper.yaml:17: policies[0].surprise: unknown field (known: name, account, select, older_than, grace, max_selected_fraction, keep)`, lines[8])
+	require.Equal(t, `reaper.yaml:17: policies[0].surprise: unknown field (known: name, account, select, older_than, grace, max_selected_fraction, keep)`, lines[9])
 }
 
 func TestParseRejectsDocumentsThatAreNotOneMapping(t *testing.T) {
