@@ -18,6 +18,23 @@ func TestValidate(t *testing.T) {
 		require.Equal(t, path+": ok (1 accounts, 1 policies)\n", r.stdout)
 	})
 
+	t.Run("a literal secret in a file others can read is a warning, not a failure", func(t *testing.T) {
+		path := writeConfig(t, nil, "")
+		data, err := os.ReadFile(path)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(path, []byte(strings.Replace(string(data), "${REAPER_TEST_SECRET}", testSecret, 1)), 0o600))
+		require.NoError(t, os.Chmod(path, 0o644))
+		r := reaper(t, "validate", "--config", path)
+		require.Equal(t, 0, r.code, r)
+		require.Regexp(t, `^warning: `+regexp.QuoteMeta(path)+`:7: accounts\[0\]\.client_secret: holds a secret as written and the file is readable by group or others \(mode 0644\)`, r.stderr)
+		require.NotContains(t, r.stderr+r.stdout, testSecret)
+
+		require.NoError(t, os.Chmod(path, 0o600))
+		r = reaper(t, "validate", "--config", path)
+		require.Equal(t, 0, r.code, r)
+		require.Empty(t, r.stderr)
+	})
+
 	t.Run("every problem is printed as FILE:LINE and the exit code is 2", func(t *testing.T) {
 		dir := t.TempDir()
 		path := filepath.Join(dir, "bad.yaml")

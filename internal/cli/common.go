@@ -25,6 +25,9 @@ func (e *env) loadConfig(path string) (*policy.Config, bool) {
 		e.printConfigError(path, err)
 		return nil, false
 	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintln(e.stderr, "warning: "+formatProblem(path, w))
+	}
 	return cfg, true
 }
 
