@@ -94,18 +94,19 @@ func TestDangerousConfigsAreRefusedWithTheirBound(t *testing.T) {
 	}
 }
 
-func TestConfigsAtTheBoundsAreAccepted(t *testing.T) {
-	tests := []struct{ name, src string }{
-		{"an anchored domain pattern", withPolicy("    older_than: 72h\n    select: {domain: '^ci-'}\n")},
-		{"a pattern that matches everything, capped by max_selected_fraction",
-			withPolicy("    older_than: 72h\n    max_selected_fraction: 0.5\n    select: {domain: '.*'}\n")},
-		{"a vacuous domain pattern narrowed by the company name",
-			withPolicy("    older_than: 72h\n    select: {domain: '.*', company_name: '^CI '}\n")},
-		{"a vacuous pattern narrowed by customer ids",
-			withPolicy("    older_than: 72h\n    select: {domain: '.*', customer_ids: [" + ciID + "]}\n")},
-		{"no age requirement said as 0s", withPolicy("    older_than: 0s\n    select: {domain: '^ci-'}\n")},
-		{"no age requirement from a variable", withPolicy("    older_than: ${AGE:-0s}\n    select: {domain: '^ci-'}\n")},
-		{"every limit at its bound", account + `limits:
+// acceptedAtBounds are valid configs at the edges of the refusals; the
+// schema test validates them against the schema too.
+var acceptedAtBounds = []struct{ name, src string }{
+	{"an anchored domain pattern", withPolicy("    older_than: 72h\n    select: {domain: '^ci-'}\n")},
+	{"a pattern that matches everything, capped by max_selected_fraction",
+		withPolicy("    older_than: 72h\n    max_selected_fraction: 0.5\n    select: {domain: '.*'}\n")},
+	{"a vacuous domain pattern narrowed by the company name",
+		withPolicy("    older_than: 72h\n    select: {domain: '.*', company_name: '^CI '}\n")},
+	{"a vacuous pattern narrowed by customer ids",
+		withPolicy("    older_than: 72h\n    select: {domain: '.*', customer_ids: [" + ciID + "]}\n")},
+	{"no age requirement said as 0s", withPolicy("    older_than: 0s\n    select: {domain: '^ci-'}\n")},
+	{"no age requirement from a variable", withPolicy("    older_than: ${AGE:-0s}\n    select: {domain: '^ci-'}\n")},
+	{"every limit at its bound", account + `limits:
   concurrency: 75
   requests_per_minute: 500
   poll_interval: 100ms
@@ -117,9 +118,11 @@ func TestConfigsAtTheBoundsAreAccepted(t *testing.T) {
   plan_max_age: 30d
   drain_timeout: 10m
 `},
-		{"a rate above the documented limit when allowed", account + "limits:\n  requests_per_minute: 60000\n  allow_above_documented_rate: true\n"},
-	}
-	for _, tt := range tests {
+	{"a rate above the documented limit when allowed", account + "limits:\n  requests_per_minute: 60000\n  allow_above_documented_rate: true\n"},
+}
+
+func TestConfigsAtTheBoundsAreAccepted(t *testing.T) {
+	for _, tt := range acceptedAtBounds {
 		t.Run(tt.name, func(t *testing.T) {
 			parse(t, tt.src, nil)
 		})
