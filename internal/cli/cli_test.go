@@ -35,6 +35,26 @@ func TestValidate(t *testing.T) {
 		require.Empty(t, r.stderr)
 	})
 
+	t.Run("a config that is a device, a state_dir that is a file and a database URL the driver cannot parse exit 2", func(t *testing.T) {
+		r := reaper(t, "validate", "--config", "/dev/zero")
+		require.Equal(t, 2, r.code, r)
+		require.Equal(t, "/dev/zero: is a device, not a regular file\n", r.stderr)
+
+		path := writeConfig(t, nil, "")
+		stateFile := filepath.Join(t.TempDir(), "state")
+		require.NoError(t, os.WriteFile(stateFile, nil, 0o600))
+		data, err := os.ReadFile(path)
+		require.NoError(t, err)
+		text := regexp.MustCompile(`(?m)^state_dir: .*$`).ReplaceAllString(string(data), "state_dir: "+stateFile) +
+			"database:\n  url: postgres://reaper:pw@db:99999/reaper\n"
+		require.NoError(t, os.WriteFile(path, []byte(text), 0o600))
+		r = reaper(t, "validate", "--config", path)
+		require.Equal(t, 2, r.code, r)
+		require.Contains(t, r.stderr, path+":2: state_dir: ")
+		require.Contains(t, r.stderr, "database.url: cannot be parsed as a PostgreSQL connection URL")
+		require.NotContains(t, r.stderr, "pw")
+	})
+
 	t.Run("every problem is printed as FILE:LINE and the exit code is 2", func(t *testing.T) {
 		dir := t.TempDir()
 		path := filepath.Join(dir, "bad.yaml")
