@@ -45,7 +45,7 @@ func asRole(t *testing.T, base, role string) string {
 
 // TestLeastPrivilegeRoles runs the README's two-role setup as written (role and schema names made unique
 // to the test) and then: `reaper migrate` works as the owner and not as the runtime role; every other
-// command works as the runtime role; the runtime role can neither rewrite the audit nor lift its guard.
+// command (reports included) works as the runtime role; the runtime role can neither rewrite the audit nor lift its guard.
 func TestLeastPrivilegeRoles(t *testing.T) {
 	su, base := superuser(t)
 	ctx := t.Context()
@@ -141,6 +141,9 @@ func TestLeastPrivilegeRoles(t *testing.T) {
 		require.Contains(t, run(0, "keep", "list").stdout, idYoung)
 		require.Contains(t, run(0, "why", idYoung).stdout, "role test")
 		run(0, "keep", "rm", idYoung)
+		for _, args := range [][]string{{"report", "runs"}, {"report", "deletions"}, {"report", "blocked"}, {"report", "customer", idOld1}} {
+			require.NotContains(t, run(0, args...).stdout, "(no rows)", "reaper %v", args)
+		}
 		run(0, "unblock", idAncient)
 
 		// The daemon: one pass at start (the ancient customer is blocked again), then stopped as SIGTERM would.
