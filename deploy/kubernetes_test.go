@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"io/fs"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
 
@@ -210,6 +212,22 @@ func TestKubernetesManifests(t *testing.T) {
 		{"CronJob", "once", cronJob.Spec.JobTemplate.Spec.Template},
 	}
 
+	t.Run("the ConfigMap's config validates against config.schema.json, as an editor checks it", func(t *testing.T) {
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(policy.Schema()))
+		require.NoError(t, err)
+		c := jsonschema.NewCompiler()
+		c.DefaultDraft(jsonschema.Draft2020)
+		require.NoError(t, c.AddResource("config.schema.json", doc))
+		sch, err := c.Compile("config.schema.json")
+		require.NoError(t, err)
+		var v any
+		require.NoError(t, yaml.Unmarshal([]byte(configText), &v))
+		b, err := json.Marshal(v)
+		require.NoError(t, err)
+		inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+		require.NoError(t, err)
+		require.NoError(t, sch.Validate(inst))
+	})
 	t.Run("the Deployment runs two replicas", func(t *testing.T) {
 		require.NotNil(t, deployment.Spec.Replicas)
 		require.Equal(t, 2, *deployment.Spec.Replicas)
