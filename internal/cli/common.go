@@ -129,7 +129,17 @@ func describeStore(cfg *policy.Config) string {
 // connect builds the Partner Center client of an account, with the account's
 // own request window so one busy account cannot starve another.
 func connect(cfg *policy.Config, logger *slog.Logger) func(policy.Account) (engine.PartnerCenter, error) {
+	return connectObserved(cfg, logger, nil)
+}
+
+// connectObserved is connect with observe (may be nil) told of every HTTP
+// attempt of every account's client: the daemon's request metrics.
+func connectObserved(cfg *policy.Config, logger *slog.Logger, observe func(account string, ri pc.RequestInfo)) func(policy.Account) (engine.PartnerCenter, error) {
 	return func(a policy.Account) (engine.PartnerCenter, error) {
+		var obs func(pc.RequestInfo)
+		if observe != nil {
+			obs = func(ri pc.RequestInfo) { observe(a.Name, ri) }
+		}
 		c, err := pc.New(pc.Config{
 			Cloud:        a.Cloud,
 			BaseURL:      a.BaseURL,
@@ -141,6 +151,7 @@ func connect(cfg *policy.Config, logger *slog.Logger) func(policy.Account) (engi
 			Logger:       logger.With("account", a.Name),
 			MaxRetryWait: time.Duration(cfg.Limits.MaxRetryWait),
 			MaxListed:    cfg.Limits.MaxListed,
+			Observe:      obs,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("partner center client for account %s: %w", a.Name, err)
