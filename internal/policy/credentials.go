@@ -162,13 +162,34 @@ func (d *decoder) filePath(n *yaml.Node, path string) (string, bool) {
 	return s, true
 }
 
-// literal records that n holds a secret written in the file itself (not
-// ${VAR}), for Load's warning about a file others can read.
+// literal records that n holds a secret written in the file itself, for
+// Load's warning about a file others can read: a value without any ${VAR},
+// or one whose ${VAR:-default} has a default (the default is in the file).
 func (d *decoder) literal(n *yaml.Node, path string) {
-	if fromEnv(n) {
+	if fromEnv(n) && !hasDefault(resolve(n).Value) {
 		return
 	}
 	d.literals = append(d.literals, Problem{File: d.file, Line: resolve(n).Line, Field: path})
+}
+
+// hasDefault reports whether a raw value has a ${VAR:-default} with a
+// non-empty default.
+func hasDefault(raw string) bool {
+	for rest := raw; ; {
+		i := strings.Index(rest, "${")
+		if i < 0 {
+			return false
+		}
+		rest = rest[i+2:]
+		end := strings.IndexByte(rest, '}')
+		if end < 0 {
+			return false
+		}
+		if _, def, ok := strings.Cut(rest[:end], ":-"); ok && def != "" {
+			return true
+		}
+		rest = rest[end+1:]
+	}
 }
 
 // resolveKey returns the first of keys present in m, for messages about

@@ -214,7 +214,9 @@ func TestNewSecretsNeverAppearInProblems(t *testing.T) {
 func TestLoadWarnsAboutLiteralSecretsInAFileOthersCanRead(t *testing.T) {
 	dir := t.TempDir()
 	literal := account + "database:\n  url: postgres://reaper:pw@db/reaper\nnotify:\n  webhook_url: https://hooks.example.com/T/B/x\n"
-	fromEnv := accountWith("    client_secret: ${SECRET:-x}\n")
+	t.Setenv("REAPER_POLICY_TEST_SECRET", "from-env")
+	t.Setenv("REAPER_POLICY_TEST_PW", "from-env")
+	fromEnv := accountWith("    client_secret: ${REAPER_POLICY_TEST_SECRET}\n")
 	tests := []struct {
 		name    string
 		src     string
@@ -227,6 +229,9 @@ func TestLoadWarnsAboutLiteralSecretsInAFileOthersCanRead(t *testing.T) {
 			"5: accounts[0].client_secret", "7: database.url", "9: notify.webhook_url"}},
 		{"literal secrets in a private file", literal, 0o600, nil},
 		{"secrets from the environment in a file others can read", fromEnv, 0o644, nil},
+		{"a secret as the default of a variable in a file others can read", accountWith("    client_secret: ${REAPER_POLICY_TEST_UNSET:-s3cret}\n"), 0o644,
+			[]string{"5: accounts[0].client_secret"}},
+		{"a database password from the environment", fromEnv + "database:\n  url: postgres://reaper:${REAPER_POLICY_TEST_PW}@db/reaper\n", 0o644, nil},
 		{"a database url without a password", fromEnv + "database:\n  url: postgres://reaper@db/reaper\n", 0o644, nil},
 	}
 	for i, tt := range tests {
