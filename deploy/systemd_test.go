@@ -64,6 +64,9 @@ func TestSystemdUnit(t *testing.T) {
 		require.Equal(t, "run", f[1])
 		requireValidCommand(t, unitPath+" ExecStart", f[1:])
 	})
+	t.Run("reload sends SIGHUP, on which the daemon re-reads its config", func(t *testing.T) {
+		require.Equal(t, "/bin/kill -HUP $MAINPID", u.one(svc, "ExecReload"))
+	})
 	t.Run("it restarts on failure only", func(t *testing.T) {
 		require.Equal(t, "on-failure", u.one(svc, "Restart"))
 	})
