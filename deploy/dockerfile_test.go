@@ -5,6 +5,7 @@ import (
 	"context"
 	"debug/elf"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 )
 
 // instruction is one Dockerfile instruction with its continuation lines joined.
@@ -302,10 +304,18 @@ const (
 	testCreated = "2026-12-03T20:00:00Z"
 )
 
+// TestMain removes the binary dockerBinary built, and fails the run if a test leaked a goroutine (the
+// daemon, simulators and database pools are started here through the cli).
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if binPath != "" {
 		_ = os.RemoveAll(filepath.Dir(binPath)) // a temp dir of ours; nothing to do if it fails
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
+		}
 	}
 	os.Exit(code)
 }

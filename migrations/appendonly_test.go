@@ -9,10 +9,13 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/tipreaper/tipreaper/internal/store"
 	"github.com/tipreaper/tipreaper/internal/store/storetest"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // The audit trail is append-only in both stores (migration 0003): whoever asks, UPDATE and DELETE of
 // reaper_events fail, and the rows stay as written.
