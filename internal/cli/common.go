@@ -60,14 +60,10 @@ func formatProblem(file string, p policy.Problem) string {
 }
 
 // openStore opens the configured store: Postgres when database.url is set,
-// else SQLite in state_dir. A second process on the same SQLite state dir gets
-// a clear refusal instead of a lock error deep in a pass.
+// else SQLite in state_dir (which other reaper processes may use at the same
+// time: passes exclude each other per account by lease).
 func (e *env) openStore(ctx context.Context, cfg *policy.Config) (store.Store, bool) {
 	st, err := store.Open(ctx, cfg.Database.URL.Reveal(), cfg.StateDir)
-	if errors.Is(err, store.ErrLocked) {
-		fmt.Fprintf(e.stderr, "reaper: another reaper process is using the state directory %s; stop it first (or give this one another state_dir)\n  (%v)\n", cfg.StateDir, err)
-		return nil, false
-	}
 	if err != nil {
 		fmt.Fprintf(e.stderr, "reaper: open store %s: %v\n", describeStore(cfg), err)
 		return nil, false

@@ -209,28 +209,6 @@ func TestRunDaemonRecordsAPassAndExitsZeroWhenStopped(t *testing.T) {
 	require.Equal(t, store.RunSucceeded, runs[len(runs)-1].Status)
 }
 
-func TestRunRefusesASecondDaemonOnTheSameStateDir(t *testing.T) {
-	sb := newSandbox(t, testSeed(time.Now(), false))
-	path := writeConfig(t, sb, "schedule: '0 0 1 1 *'\n")
-
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	var stderr syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- Run(ctx, []string{"run", "--config", path}, strings.NewReader(""), &syncBuffer{}, &stderr)
-	}()
-	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "reaper started") },
-		10*time.Second, 10*time.Millisecond, stderr.String())
-
-	r := reaper(t, "run", "--config", path)
-	require.Equal(t, 1, r.code, r)
-	require.Contains(t, r.stderr, "another reaper process is using the state directory")
-
-	cancel()
-	require.Equal(t, 0, <-done)
-}
-
 func TestRunNeedsASchedule(t *testing.T) {
 	path := writeConfig(t, nil, "")
 	r := reaper(t, "run", "--config", path)

@@ -4,8 +4,8 @@
 //
 // One interface, Store, has two implementations chosen by Open from the configured database url:
 //
-//	database.url ""            ──▶ SQLite file <state dir>/reaper.db (modernc.org/sqlite, pure Go),
-//	                               state dir locked by an flock on reaper.lock: one process at a time
+//	database.url ""            ──▶ SQLite file <state dir>/reaper.db (modernc.org/sqlite, pure Go), WAL;
+//	                               several processes may share it
 //	database.url postgres://…  ──▶ PostgreSQL through a pgx pool; several processes may share it
 //
 // The tables (see package migrations for the schema and its comments):
@@ -30,7 +30,7 @@
 // an intent, that no reaper_keep row protects the customer), so a holder that lost the lease writes
 // nothing more. Each Store is an instance with a uuid; runs and leases record their instance, and
 // CloseDeadRuns marks running runs of instances that are gone as interrupted (Postgres: their instance
-// advisory lock is free; SQLite: any other instance, since the file lock admits one process); a lease
+// advisory lock is free; SQLite: its flock on <state dir>/instances/<instance>.lock is free); a lease
 // whose instance is gone is taken over at once instead of at its expiry.
 //
 // Conventions both implementations keep, checked by the shared conformance suite in storetest: times are

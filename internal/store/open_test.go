@@ -3,6 +3,7 @@ package store_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tipreaper/tipreaper/internal/store"
@@ -25,61 +27,105 @@ func TestOpenSQLiteCreatesAPrivateStateDir(t *testing.T) {
 	require.Equal(t, os.FileMode(0o700), info.Mode().Perm())
 }
 
-func TestASecondOpenOfAStateDirInThisProcessIsLocked(t *testing.T) {
+func TestTwoStoresOnOneStateDirWorkAtOnceAndExcludeEachOtherPerAccount(t *testing.T) {
 	dir := t.TempDir()
-	first, err := store.Open(t.Context(), "", dir)
+	ctx := t.Context()
+	daemon := openMigrated(t, dir)
+	lease, ok, err := daemon.AcquireLease(ctx, "contoso", time.Hour)
 	require.NoError(t, err)
+	require.True(t, ok)
 
-	_, err = store.Open(t.Context(), "", dir)
-	require.ErrorIs(t, err, store.ErrLocked)
-	require.Contains(t, err.Error(), "another tipreaper")
-	require.Contains(t, err.Error(), dir)
+	operator := openMigrated(t, dir)
+	require.NoError(t, operator.AddKeep(ctx, store.Keep{CustomerID: "c1", Reason: "demo"}), "keep add works while a pass runs")
+	_, ok, err = operator.AcquireLease(ctx, "contoso", time.Hour)
+	require.NoError(t, err)
+	require.False(t, ok, "but not a second pass on the same account")
+	_, ok, err = operator.AcquireLease(ctx, "fabrikam", time.Hour)
+	require.NoError(t, err)
+	require.True(t, ok, "another account is free")
 
-	require.NoError(t, first.Close())
-	again, err := store.Open(t.Context(), "", dir)
-	require.NoError(t, err, "closing the first store frees the state dir")
-	require.NoError(t, again.Close())
+	require.NoError(t, daemon.ReleaseLease(ctx, lease))
+	_, ok, err = operator.AcquireLease(ctx, "contoso", time.Hour)
+	require.NoError(t, err)
+	require.True(t, ok)
 }
 
-// holdEnv makes this test binary, run as a child, hold the state dir it names until killed.
+func openMigrated(t *testing.T, dir string) store.Store {
+	t.Helper()
+	s, err := store.Open(t.Context(), "", dir)
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	require.NoError(t, s.Migrate(t.Context()))
+	return s
+}
+
+// holdEnv makes this test binary, run as a child, work the state dir it names (a lease on account
+// "contoso" and a running run) until killed.
 const holdEnv = "STORE_TEST_HOLD_STATE_DIR"
 
 func TestHoldStateDir(t *testing.T) {
 	dir := os.Getenv(holdEnv)
 	if dir == "" {
-		t.Skip("helper process for TestAnOpenStateDirIsLockedForOtherProcesses")
+		t.Skip("helper process for TestAnotherProcessWorkingTheStateDirLocksOutNobody")
 	}
-	s, err := store.Open(context.Background(), "", dir)
-	if err != nil {
+	fail := func(err error) {
 		os.Stdout.WriteString("error: " + err.Error() + "\n")
 		os.Exit(1)
 	}
+	ctx := context.Background()
+	s, err := store.Open(ctx, "", dir)
+	if err != nil {
+		fail(err)
+	}
 	defer s.Close()
+	if err := s.Migrate(ctx); err != nil {
+		fail(err)
+	}
+	if _, ok, err := s.AcquireLease(ctx, "contoso", time.Hour); err != nil || !ok {
+		fail(fmt.Errorf("lease: ok=%v err=%v", ok, err))
+	}
+	id, _ := uuid.NewV7()
+	if err := s.StartRun(ctx, store.Run{ID: id, Mode: store.ModeLive}); err != nil {
+		fail(err)
+	}
 	os.Stdout.WriteString("holding\n")
 	time.Sleep(time.Hour) // until the parent kills it
 }
 
-func TestAnOpenStateDirIsLockedForOtherProcesses(t *testing.T) {
+func TestAnotherProcessWorkingTheStateDirLocksOutNobody(t *testing.T) {
 	dir := t.TempDir()
 	child := exec.Command(os.Args[0], "-test.run=^TestHoldStateDir$")
 	child.Env = append(os.Environ(), holdEnv+"="+dir)
 	out, err := child.StdoutPipe()
 	require.NoError(t, err)
 	require.NoError(t, child.Start())
+	t.Cleanup(func() { _ = child.Process.Kill(); _ = child.Wait() })
 	line, err := bufio.NewReader(out).ReadString('\n')
 	require.NoError(t, err)
 	require.Equal(t, "holding\n", line)
 
-	_, err = store.Open(t.Context(), "", dir)
-	require.ErrorIs(t, err, store.ErrLocked)
-	require.Contains(t, err.Error(), "another tipreaper")
+	ctx := t.Context()
+	s := openMigrated(t, dir)
+	require.NoError(t, s.AddKeep(ctx, store.Keep{CustomerID: "c1", Reason: "demo"}), "an operator's command works")
+	keeps, err := s.Keeps(ctx)
+	require.NoError(t, err)
+	require.Len(t, keeps, 1)
+	_, ok, err := s.AcquireLease(ctx, "contoso", time.Hour)
+	require.NoError(t, err)
+	require.False(t, ok, "the other process's pass holds the account")
+	n, err := s.CloseDeadRuns(ctx, time.Now())
+	require.NoError(t, err)
+	require.Zero(t, n, "its run is alive")
 
-	// A crash, not a clean Close: the kernel must release the lock with the process.
+	// A crash, not a clean Close: the kernel releases the instance's lock with the process.
 	require.NoError(t, child.Process.Kill())
 	_ = child.Wait()
-	s, err := store.Open(t.Context(), "", dir)
-	require.NoError(t, err, "the state dir is free once its holder is dead")
-	require.NoError(t, s.Close())
+	_, ok, err = s.AcquireLease(ctx, "contoso", time.Hour)
+	require.NoError(t, err)
+	require.True(t, ok, "the lease of the dead process is taken over at once")
+	n, err = s.CloseDeadRuns(ctx, time.Now())
+	require.NoError(t, err)
+	require.Equal(t, 1, n, "and its run closed as interrupted")
 }
 
 func TestOpenErrorsNeverShowThePassword(t *testing.T) {

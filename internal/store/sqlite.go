@@ -19,12 +19,17 @@ import (
 	"github.com/tipreaper/tipreaper/migrations"
 )
 
-// sqliteStore keeps everything in one SQLite file. Only one process may use a state dir at a time (an
-// flock on reaper.lock, held until Close), so leadership and run ownership need nothing across processes.
+// sqliteStore keeps everything in one SQLite file, which any number of processes may use at once (WAL,
+// busy timeout, short IMMEDIATE transactions): operators' commands work while a daemon or pass runs, and
+// passes exclude each other per account by the lease rows in the file. Each Store holds an flock on a
+// file of its own, stateDir/instances/<instance>.lock, until Close: a free lock says the instance's
+// process is gone (the kernel drops flocks with their process), which is how CloseDeadRuns and lease
+// takeover tell dead instances from live ones.
 type sqliteStore struct {
 	db       *sql.DB
-	lockFile *os.File // holds the flock on stateDir/reaper.lock
+	dir      string
 	instance uuid.UUID
+	alive    *os.File // holds the flock on stateDir/instances/<instance>.lock
 
 	closeOnce sync.Once
 	closeErr  error
@@ -38,16 +43,21 @@ func openSQLite(ctx context.Context, dir string) (_ *sqliteStore, err error) {
 		// The driver reads everything after '?' as its parameters.
 		return nil, fmt.Errorf("open sqlite store: state dir %q: '?' and '#' are not supported in its path", dir)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Join(dir, instancesDir), 0o700); err != nil {
 		return nil, fmt.Errorf("open sqlite store: %w", err)
 	}
-	lock, err := lockStateDir(dir)
+	instance := uuid.New()
+	alive, ok, err := flockFile(instancePath(dir, instance.String()), true)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("open sqlite store: %w", err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("open sqlite store: instance %s is already locked", instance)
 	}
 	defer func() {
 		if err != nil {
-			lock.Close()
+			alive.Close()
+			os.Remove(alive.Name())
 		}
 	}()
 
@@ -64,37 +74,85 @@ func openSQLite(ctx context.Context, dir string) (_ *sqliteStore, err error) {
 		db.Close()
 		return nil, fmt.Errorf("open sqlite store in %s: %w", dir, err)
 	}
-	return &sqliteStore{db: db, lockFile: lock, instance: uuid.New()}, nil
+	return &sqliteStore{db: db, dir: dir, instance: instance, alive: alive}, nil
 }
 
-// lockStateDir takes an exclusive flock on dir/reaper.lock without waiting. flock belongs to the open
-// file, so a second Open fails even within one process; the kernel drops it when the process dies.
-func lockStateDir(dir string) (*os.File, error) {
-	path := filepath.Join(dir, "reaper.lock")
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+// instancesDir holds one lock file per live Store of the state dir.
+const instancesDir = "instances"
+
+func instancePath(dir, instance string) string {
+	return filepath.Join(dir, instancesDir, instance+".lock")
+}
+
+// flockFile opens path and takes an exclusive flock on it without waiting; ok is false when another open
+// file holds it. create says whether a missing file is created (else it counts as not locked: ok with a
+// nil file).
+func flockFile(path string, create bool) (_ *os.File, ok bool, _ error) {
+	flags := os.O_RDWR
+	if create {
+		flags |= os.O_CREATE
+	}
+	f, err := os.OpenFile(path, flags, 0o600)
+	if errors.Is(err, os.ErrNotExist) && !create {
+		return nil, true, nil
+	}
 	if err != nil {
-		return nil, fmt.Errorf("open sqlite store: %w", err)
+		return nil, false, err
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		holder, _ := os.ReadFile(path)
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			who := "another tipreaper"
-			if pid := strings.TrimSpace(string(holder)); pid != "" {
-				who += " (pid " + pid + ")"
-			}
-			return nil, fmt.Errorf("open sqlite store: %s holds the state dir %s: %w", who, dir, ErrLocked)
+			return nil, false, nil
 		}
-		return nil, fmt.Errorf("open sqlite store: lock %s: %w", path, err)
+		return nil, false, fmt.Errorf("lock %s: %w", path, err)
 	}
-	// The pid is only for the message above; the lock, not the file's content, is what excludes.
-	if err := f.Truncate(0); err == nil {
-		_, _ = fmt.Fprintf(f, "%d\n", os.Getpid())
+	return f, true, nil
+}
+
+// instanceAlive says whether the store instance id still uses this state dir: its lock file is locked.
+// A dead instance's file is removed. An error counts as alive: when in doubt, wait for the lease to expire.
+func (s *sqliteStore) instanceAlive(id string) bool {
+	if id == s.instance.String() {
+		return true
 	}
-	return f, nil
+	if _, err := uuid.Parse(id); err != nil {
+		return true // not a name this code wrote: never turn it into a path
+	}
+	f, free, err := flockFile(instancePath(s.dir, id), false)
+	if err != nil || !free {
+		return true
+	}
+	if f != nil {
+		os.Remove(f.Name()) // dead for good: instance ids are never reused
+		f.Close()
+	}
+	return false
+}
+
+// lockMigrations serialises Migrate across the processes of a state dir (goose reads the version before
+// its transaction, so two at once could both apply a migration). It waits for the lock, bounded by ctx.
+func lockMigrations(ctx context.Context, dir string) (*os.File, error) {
+	for {
+		f, ok, err := flockFile(filepath.Join(dir, "migrate.lock"), true)
+		if err != nil || ok {
+			return f, err
+		}
+		t := time.NewTimer(20 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 func (s *sqliteStore) Migrate(ctx context.Context) error {
+	lock, err := lockMigrations(ctx, s.dir)
+	if err != nil {
+		return fmt.Errorf("migrate sqlite: lock: %w", err)
+	}
+	defer lock.Close()
 	p, err := goose.NewProvider(goose.DialectSQLite3, s.db, migrations.SQLite(), goose.WithDisableGlobalRegistry(true))
 	if err != nil {
 		return fmt.Errorf("migrate sqlite: %w", err)
@@ -108,8 +166,10 @@ func (s *sqliteStore) Migrate(ctx context.Context) error {
 func (s *sqliteStore) Close() error {
 	s.closeOnce.Do(func() {
 		s.closeErr = s.db.Close()
-		// Release the state dir only after the database is closed, so the next owner finds it quiet.
-		if err := s.lockFile.Close(); err != nil && s.closeErr == nil {
+		// Say this instance is gone only after the database is closed: its runs and leases may then be
+		// closed and taken over by others.
+		os.Remove(s.alive.Name())
+		if err := s.alive.Close(); err != nil && s.closeErr == nil {
 			s.closeErr = err
 		}
 		if s.closeErr != nil {
@@ -166,18 +226,35 @@ func (s *sqliteStore) FinishRun(ctx context.Context, id uuid.UUID, status RunSta
 }
 
 func (s *sqliteStore) CloseDeadRuns(ctx context.Context, now time.Time) (int, error) {
-	// Open's flock guarantees no other live process uses this file, so every running run of another
-	// instance belongs to a process that is gone.
-	res, err := s.db.ExecContext(ctx, `UPDATE reaper_runs SET status = 'interrupted', interrupted_at = $2, finished_at = $2
-		WHERE status = 'running' AND instance_id <> $1`, s.instance.String(), sqliteTime(now))
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT instance_id FROM reaper_runs WHERE status = 'running' AND instance_id <> $1`,
+		s.instance.String())
 	if err != nil {
 		return 0, fmt.Errorf("close dead runs: %w", err)
 	}
-	n, err := res.RowsAffected()
+	others, err := collect(rows, func(r scanner) (string, error) {
+		var id string
+		return id, r.Scan(&id)
+	})
 	if err != nil {
 		return 0, fmt.Errorf("close dead runs: %w", err)
 	}
-	return int(n), nil
+	closed := 0
+	for _, inst := range others {
+		if s.instanceAlive(inst) {
+			continue
+		}
+		res, err := s.db.ExecContext(ctx, `UPDATE reaper_runs SET status = 'interrupted', interrupted_at = $2, finished_at = $2
+			WHERE status = 'running' AND instance_id = $1`, inst, sqliteTime(now))
+		if err != nil {
+			return closed, fmt.Errorf("close dead runs of instance %s: %w", inst, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return closed, fmt.Errorf("close dead runs of instance %s: %w", inst, err)
+		}
+		closed += int(n)
+	}
+	return closed, nil
 }
 
 func (s *sqliteStore) Runs(ctx context.Context, limit int) ([]Run, error) {

@@ -12,10 +12,6 @@ import (
 
 // The SQLite file is local, so every process using it shares one clock: leases use this process's.
 
-// instanceAlive says whether the store instance (process) id still uses this file. While Open's flock on
-// the state dir excludes every other process, any other instance is a dead one.
-func (s *sqliteStore) instanceAlive(string) bool { return false }
-
 func (s *sqliteStore) AcquireLease(ctx context.Context, account string, ttl time.Duration) (Lease, bool, error) {
 	if err := checkLeaseArgs("acquire lease", account, ttl); err != nil {
 		return Lease{}, false, err

@@ -7,5 +7,5 @@ import (
 )
 
 func TestSQLite(t *testing.T) {
-	storetest.Run(t, storetest.SQLite)
+	storetest.Run(t, storetest.SQLite, storetest.MultiInstance())
 }

@@ -13,9 +13,6 @@ import (
 // ErrNotFound is returned (wrapped) when a run or plan asked for does not exist.
 var ErrNotFound = errors.New("not found")
 
-// ErrLocked is returned (wrapped) by Open when another tipreaper holds the SQLite state dir.
-var ErrLocked = errors.New("state dir locked")
-
 // ErrLeaseLost is returned (wrapped) by RenewLease, TransitionIf and AppendEventsIf when the lease is no
 // longer its holder's: it expired, was released, or another holder took the account over.
 var ErrLeaseLost = errors.New("account lease lost")
@@ -47,7 +44,7 @@ type Guard struct {
 type Store interface {
 	// Migrate brings the schema up to date. Open does not migrate; callers do, once, at start.
 	Migrate(ctx context.Context) error
-	// Close releases the database, every lock this Store holds, and (SQLite) the state dir.
+	// Close releases the database and the instance's liveness lock: its runs and leases then count as dead.
 	Close() error
 
 	// AcquireLease makes a new holder the leader of account for ttl if no one else holds an unexpired
@@ -119,8 +116,8 @@ type Store interface {
 }
 
 // Open opens the store a configuration names. url "" is the zero-set-up default: the SQLite file
-// reaper.db in stateDir (created 0700 if missing), locked for this process with stateDir/reaper.lock
-// until Close; a second Open fails with an error wrapping ErrLocked. A postgres:// or postgresql://
+// reaper.db in stateDir (created 0700 if missing), which other processes may open at the same time
+// (passes exclude each other per account by lease, not per process). A postgres:// or postgresql://
 // url opens a pgx pool. Open does not migrate, and no error it returns shows a password.
 func Open(ctx context.Context, url, stateDir string) (Store, error) {
 	scheme, _, _ := strings.Cut(url, "://")

@@ -43,8 +43,8 @@ func PostgresURL(tb testing.TB) string {
 }
 
 // SQLite opens a migrated Store on a state dir of the test's own (tb.TempDir()); the Store is closed when
-// the test ends. Another call in the same test opens the same state dir, which works only once the
-// previous Store is closed: a state dir admits one Store at a time.
+// the test ends. Another call in the same test opens another Store (another instance) on the same state
+// dir, as another process would.
 func SQLite(tb testing.TB) store.Store {
 	tb.Helper()
 	dir, ok := databases.Load(tb)

@@ -1,7 +1,7 @@
 // Package storetest is the conformance suite every store.Store implementation must pass, and helpers that
 // give other packages' tests a real, migrated, throw-away Store (Postgres and SQLite).
 //
-//	storetest.Run(t, storetest.SQLite)                               // internal/store's own tests
+//	storetest.Run(t, storetest.SQLite, storetest.MultiInstance())    // internal/store's own tests
 //	storetest.Run(t, storetest.Postgres, storetest.MultiInstance())
 //	s := storetest.Postgres(t)                                       // any test needing a store
 package storetest
@@ -23,8 +23,8 @@ type Option func(*options)
 
 type options struct{ multiInstance bool }
 
-// MultiInstance says that several Stores may be open on one database at once (Postgres; not SQLite,
-// whose state dir admits one). Run then also checks locks and run ownership across live instances.
+// MultiInstance says that several Stores may be open on one database at once (both stores do). Run then
+// also checks leases and run ownership across live instances.
 func MultiInstance() Option { return func(o *options) { o.multiInstance = true } }
 
 // Run checks that the Stores open returns behave as store.Store says. open must return a migrated Store
