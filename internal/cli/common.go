@@ -65,7 +65,8 @@ func formatProblem(file string, p policy.Problem) string {
 func (e *env) openStore(ctx context.Context, cfg *policy.Config) (store.Store, bool) {
 	st, err := store.Open(ctx, cfg.Database.URL.Reveal(), cfg.StateDir)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "reaper: open store %s: %v\n", describeStore(cfg), err)
+		// store.Open names the store (the URL redacted) in its errors.
+		fmt.Fprintf(e.stderr, "reaper: %s\n", oneLine(err.Error()))
 		return nil, false
 	}
 	return st, true
@@ -79,7 +80,7 @@ func (e *env) openMigrated(ctx context.Context, cfg *policy.Config) (store.Store
 		return nil, false
 	}
 	if err := st.Migrate(ctx); err != nil {
-		fmt.Fprintf(e.stderr, "reaper: migrate %s: %v\n", describeStore(cfg), err)
+		fmt.Fprintf(e.stderr, "reaper: %s: %s\n", describeStore(cfg), oneLine(err.Error()))
 		_ = st.Close()
 		return nil, false
 	}

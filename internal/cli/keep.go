@@ -28,6 +28,9 @@ func customerID(s string) (string, error) {
 
 const dateLayout = "2006-01-02"
 
+// maxUntilYear is the last year a --until may name.
+const maxUntilYear = 9998
+
 func init() { register(newKeepCmd) }
 
 // newKeepCmd is `keep add|list|rm`: the protections people add by hand.
@@ -85,6 +88,11 @@ func keepAdd(ctx context.Context, e *env, arg, reason, until, by string) int {
 		d, err := time.Parse(dateLayout, until)
 		if err != nil {
 			fmt.Fprintf(e.stderr, "reaper keep add: --until %q is not a date like 2027-01-31\n", until)
+			return exitUsage
+		}
+		if d.Year() > maxUntilYear {
+			// The store keeps four-digit years, and the keep ends the next day.
+			fmt.Fprintf(e.stderr, "reaper keep add: --until %s is past %d-12-31, the latest a keep may last; leave --until out for a keep without end\n", until, maxUntilYear)
 			return exitUsage
 		}
 		// The keep covers the whole named day: it ends at the next midnight UTC.

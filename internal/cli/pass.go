@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -46,7 +47,7 @@ func newOnceCmd(e *env) *cobra.Command {
 				return exitUsage
 			}
 		}
-		return e.pass(ctx, *jsonOut, func(o engine.Options) engine.Options {
+		return e.pass(ctx, *jsonOut, uuid.Nil, func(o engine.Options) engine.Options {
 			o.DryRun = *dryRun
 			o.Policy = *only
 			return o
@@ -71,15 +72,16 @@ func newApplyCmd(e *env) *cobra.Command {
 			fmt.Fprintf(e.stderr, "reaper apply: %q is not a plan id (a UUID printed by `reaper once --dry-run`)\n", args[0])
 			return exitUsage
 		}
-		return e.pass(ctx, *jsonOut, nil, func(ctx context.Context, eng *engine.Engine) (*engine.Report, error) {
+		return e.pass(ctx, *jsonOut, planID, nil, func(ctx context.Context, eng *engine.Engine) (*engine.Report, error) {
 			return eng.Apply(ctx, planID)
 		})
 	})
 	return cmd
 }
 
-// pass is the body of once and apply: config, store, engine, output.
-func (e *env) pass(ctx context.Context, jsonOut bool, opts func(engine.Options) engine.Options,
+// pass is the body of once and apply (planID is the plan apply carries out,
+// uuid.Nil for once): config, store, engine, output, exit code.
+func (e *env) pass(ctx context.Context, jsonOut bool, planID uuid.UUID, opts func(engine.Options) engine.Options,
 	do func(context.Context, *engine.Engine) (*engine.Report, error)) int {
 	cfg, ok := e.loadConfig(e.config)
 	if !ok {
@@ -97,13 +99,20 @@ func (e *env) pass(ctx context.Context, jsonOut bool, opts func(engine.Options) 
 		o = opts(o)
 	}
 	out := newReportPrinter(e.stdout, e.config)
+	out.applied = planID
 	if !jsonOut {
 		o.OnEvent = out.event
 		o.OnPlan = out.plan
 	}
 	rep, err := do(ctx, engine.New(o))
 	if err != nil && rep == nil {
-		fmt.Fprintf(e.stderr, "reaper: %s\n", printable(err.Error()))
+		if planID != uuid.Nil && errors.Is(err, store.ErrNotFound) {
+			// Only loading the plan finds nothing before a report exists.
+			fmt.Fprintf(e.stderr, "reaper apply: no plan %s in %s; `reaper once --dry-run` prints the id of the plan it saves\n",
+				planID, describeStore(cfg))
+			return exitUsage
+		}
+		fmt.Fprintf(e.stderr, "reaper: %s\n", oneLine(err.Error()))
 		return exitPartial
 	}
 	if jsonOut {
@@ -115,10 +124,38 @@ func (e *env) pass(ctx context.Context, jsonOut bool, opts func(engine.Options) 
 		out.report(rep)
 	}
 	if err != nil {
-		fmt.Fprintf(e.stderr, "reaper: %s\n", printable(err.Error()))
+		fmt.Fprintf(e.stderr, "reaper: %s\n", oneLine(err.Error()))
+		return exitPartial
+	}
+	if planID != uuid.Nil && len(unfinished(rep)) > 0 {
+		// apply is one shot: a customer it did not finish is not handled,
+		// even when the engine leaves it for the next pass to continue.
 		return exitPartial
 	}
 	return rep.ExitCode()
+}
+
+// unfinished lists the items of a report that a pass started but did not
+// finish: waiting for their orders to cancel, or interrupted.
+func unfinished(r *engine.Report) []engine.Item {
+	var out []engine.Item
+	for _, it := range r.Items {
+		if it.Outcome == engine.OutcomePending || it.Outcome == engine.OutcomeInterrupted {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+// nothingLeft says whether an apply found nothing to do: every item of the
+// plan was skipped (gone, protected or no longer selected since).
+func nothingLeft(r *engine.Report) bool {
+	for _, it := range r.Items {
+		if it.Outcome != engine.OutcomeSkipped {
+			return false
+		}
+	}
+	return true
 }
 
 // writeJSON writes v as indented JSON, with the runes a terminal acts on
@@ -142,6 +179,7 @@ func writeJSON(w io.Writer, v any) error {
 type reportPrinter struct {
 	w          io.Writer
 	configPath string
+	applied    uuid.UUID // the plan an apply carries out; uuid.Nil for once
 	mu         sync.Mutex
 }
 
@@ -238,13 +276,39 @@ func (p *reportPrinter) summary(r *engine.Report) {
 		r.Finished.Sub(r.Started).Round(time.Millisecond))
 	fmt.Fprintf(p.w, "listed %d  selected %d  deleted %d  already gone %d  marked %d  skipped %d  failed %d  blocked %d\n",
 		c.Listed, c.Selected, c.Deleted, c.AlreadyGone, c.Marked, c.Skipped, c.Failed, c.Blocked)
+	dry := r.Mode == store.ModeDryRun
+	stopped := 0
 	for _, a := range r.Accounts {
 		if a.Stopped {
+			stopped++
 			fmt.Fprintf(p.w, "account %s stopped before any change: %s\n", printable(a.Name), oneLine(a.Reason))
+			if dry {
+				fmt.Fprintf(p.w, "  no plan for account %s: once the cause is fixed, run `reaper once --dry-run` again\n", printable(a.Name))
+			}
 		}
 	}
-	if r.PlanID != uuid.Nil {
-		fmt.Fprintf(p.w, "plan %s saved: carry it out with\n  reaper apply %s --config %s\n", r.PlanID, r.PlanID, p.configPath)
+	switch {
+	case dry && r.PlanID != uuid.Nil:
+		n := 0
+		for _, it := range r.Items {
+			if it.Outcome == engine.OutcomeWouldDelete || it.Outcome == engine.OutcomeWouldMark {
+				n++
+			}
+		}
+		fmt.Fprintf(p.w, "plan %s saved (%d customers): carry it out with\n  reaper apply %s --config %s\n",
+			r.PlanID, n, r.PlanID, p.configPath)
+	case dry && stopped == len(r.Accounts) && stopped > 0:
+		fmt.Fprintln(p.w, "no plan saved: every account stopped")
+	case dry:
+		fmt.Fprintln(p.w, "no plan saved: no customer would be deleted or marked")
+	case p.applied != uuid.Nil && stopped == 0 && nothingLeft(r):
+		fmt.Fprintf(p.w, "nothing left to do: no customer of plan %s is still to be deleted or marked (see REASON)\n", p.applied)
+	}
+	if p.applied != uuid.Nil {
+		if left := unfinished(r); len(left) > 0 {
+			fmt.Fprintf(p.w, "%d customers of plan %s are not finished (%s); the next pass continues them\n",
+				len(left), p.applied, left[0].Outcome)
+		}
 	}
 }
 

@@ -41,7 +41,7 @@ func runWhy(ctx context.Context, e *env, arg string) int {
 	eng := engine.New(engine.Options{Config: cfg, Store: st, Connect: connect(cfg, logger), Logger: logger, Now: e.now})
 	x, err := eng.Why(ctx, id)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "reaper why: %s\n", printable(err.Error()))
+		fmt.Fprintf(e.stderr, "reaper why: %s\n", oneLine(err.Error()))
 		return exitPartial
 	}
 	printExplanation(e.stdout, x)

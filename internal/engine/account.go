@@ -137,7 +137,8 @@ func (p *accountPass) prepare(ctx context.Context) (cands []*candidate, ok bool)
 	now := p.e.o.Now()
 	customers, err := p.pc.ListCustomers(p.work)
 	if err != nil {
-		p.stop(ctx, GuardListing, fmt.Sprintf("list customers: %v", err))
+		// pc's errors name the operation ("list customers: …") already.
+		p.stop(ctx, GuardListing, err.Error())
 		return nil, false
 	}
 	p.report.Listed = len(customers)

@@ -175,7 +175,8 @@ func (e *Engine) Pass(ctx context.Context) (*Report, error) {
 func (e *Engine) Apply(ctx context.Context, planID uuid.UUID) (*Report, error) {
 	plan, err := e.o.Store.Plan(ctx, planID)
 	if err != nil {
-		return nil, fmt.Errorf("load plan %s: %w", planID, err)
+		// The store's error names the plan: "plan <id>: not found".
+		return nil, fmt.Errorf("apply: %w", err)
 	}
 	maxAge := time.Duration(e.o.Config.Limits.PlanMaxAge)
 	if age := e.o.Now().Sub(plan.CreatedAt); maxAge > 0 && age > maxAge {
@@ -361,6 +362,11 @@ func (e *Engine) savePlan(ctx context.Context, r *Report) error {
 		}
 		p.Items = append(p.Items, store.PlanItem{Account: it.Account, CustomerID: it.CustomerID, Domain: it.Domain,
 			CompanyName: it.CompanyName, Policy: it.Policy, Action: it.Action, Orders: it.Orders})
+	}
+	if len(p.Items) == 0 {
+		// Nothing to carry out (nothing selected, or every account
+		// stopped): no plan, so `apply` is never offered one that does nothing.
+		return nil
 	}
 	if err := e.o.Store.SavePlan(ctx, p); err != nil {
 		return fmt.Errorf("save plan: %w", err)

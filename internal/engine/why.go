@@ -52,7 +52,7 @@ func (e *Engine) Why(ctx context.Context, customerID string) (*Explanation, erro
 			}
 			cs, err := c.ListCustomers(ctx)
 			if err != nil {
-				return nil, fmt.Errorf("list customers of account %s: %w", a.Name, err)
+				return nil, fmt.Errorf("account %s: %w", a.Name, err)
 			}
 			for _, cu := range cs {
 				if strings.EqualFold(cu.ID, customerID) {
