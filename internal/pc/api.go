@@ -17,12 +17,14 @@ import (
 // failing fails the call: never a partial list.
 func (c *Client) ListCustomers(ctx context.Context) ([]Customer, error) {
 	first := c.root.String() + "/v1/customers?size=" + strconv.Itoa(c.pageSize)
-	return listAll(ctx, c, "list customers", EndpointCustomers, first, c.maxListed, func(cu Customer) error {
-		if cu.ID == "" {
-			return errors.New("customer without id")
-		}
-		return nil
-	})
+	return listAll(ctx, c, "list customers", EndpointCustomers, first, c.maxListed, checkCustomer)
+}
+
+func checkCustomer(cu Customer) error {
+	if cu.ID == "" {
+		return errors.New("customer without id")
+	}
+	return nil
 }
 
 // ListOrders returns every order of a customer, all pages.
@@ -90,12 +92,21 @@ func (c *Client) orderCall(ctx context.Context, cl *call) (Order, error) {
 	if err != nil {
 		return Order{}, err
 	}
-	var o Order
-	if err := decodeObject(resp.body, &o); err != nil {
+	o, err := decodeOrder(resp.body)
+	if err != nil {
 		return Order{}, decodeError(cl, resp, err)
 	}
+	return o, nil
+}
+
+// decodeOrder decodes an order answer; an order without id is an error.
+func decodeOrder(body []byte) (Order, error) {
+	var o Order
+	if err := decodeObject(body, &o); err != nil {
+		return Order{}, err
+	}
 	if err := checkOrder(o); err != nil {
-		return Order{}, decodeError(cl, resp, err)
+		return Order{}, err
 	}
 	return o, nil
 }

@@ -11,7 +11,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -317,16 +316,16 @@ var tryAgainIn = regexp.MustCompile(`(?i)try again in (\d+(?:\.\d+)?) seconds?`)
 // body. ok is false when the answer does not say.
 func retryAfter(h http.Header, body []byte, now time.Time) (d time.Duration, ok bool) {
 	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
-		if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 {
-			return time.Duration(secs * float64(time.Second)), true
+		if d, ok := secondsDuration(v); ok {
+			return d, true
 		}
 		if t, err := http.ParseTime(v); err == nil {
 			return max(t.Sub(now), 0), true
 		}
 	}
 	if m := tryAgainIn.FindSubmatch(body); m != nil {
-		if secs, err := strconv.ParseFloat(string(m[1]), 64); err == nil {
-			return time.Duration(secs * float64(time.Second)), true
+		if d, ok := secondsDuration(string(m[1])); ok {
+			return d, true
 		}
 	}
 	return 0, false

@@ -71,31 +71,17 @@ func listAll[T any](ctx context.Context, c *Client, op, endpoint, firstURL strin
 		if err != nil {
 			return nil, err
 		}
-		var col collection
-		if err := decodeObject(resp.body, &col); err != nil {
+		items, nl, err := decodePage(resp.body, maxItems-len(all), check)
+		if errors.Is(err, ErrListingTooLong) {
+			return nil, fmt.Errorf("%s: more than %d items, the most a listing may have: %w", op, maxItems, ErrListingTooLong)
+		}
+		if err != nil {
 			return nil, decodeError(cl, resp, err)
 		}
-		if items := bytes.TrimSpace(col.Items); len(items) > 0 && !bytes.Equal(items, []byte("null")) {
-			var ts []T
-			if err := json.Unmarshal(items, &ts); err != nil {
-				return nil, decodeError(cl, resp, fmt.Errorf("items: %w", err))
-			}
-			if check != nil {
-				for i, t := range ts {
-					if err := check(t); err != nil {
-						return nil, decodeError(cl, resp, fmt.Errorf("item %d: %w", i, err))
-					}
-				}
-			}
-			all = append(all, ts...)
-			if len(all) > maxItems {
-				return nil, fmt.Errorf("%s: more than %d items, the most a listing may have: %w", op, maxItems, ErrListingTooLong)
-			}
-		}
-		if col.Links.Next == nil {
+		all = append(all, items...)
+		if nl == nil {
 			return all, nil
 		}
-		nl := col.Links.Next
 		if nl.Method != "" && !strings.EqualFold(nl.Method, http.MethodGet) {
 			return nil, decodeError(cl, resp, fmt.Errorf("next link method %q is not GET", nl.Method))
 		}
@@ -122,6 +108,33 @@ func listAll[T any](ctx context.Context, c *Client, op, endpoint, firstURL strin
 		}
 		seen[key] = true
 	}
+}
+
+// decodePage decodes one page of a collection: its items (at most maxItems,
+// else ErrListingTooLong), each passing check (may be nil), and its next link
+// (nil on the last page). On error it returns neither items nor link.
+func decodePage[T any](body []byte, maxItems int, check func(T) error) ([]T, *link, error) {
+	var col collection
+	if err := decodeObject(body, &col); err != nil {
+		return nil, nil, err
+	}
+	var ts []T
+	if items := bytes.TrimSpace(col.Items); len(items) > 0 && !bytes.Equal(items, []byte("null")) {
+		if err := json.Unmarshal(items, &ts); err != nil {
+			return nil, nil, fmt.Errorf("items: %w", err)
+		}
+		if len(ts) > maxItems {
+			return nil, nil, ErrListingTooLong
+		}
+		if check != nil {
+			for i, t := range ts {
+				if err := check(t); err != nil {
+					return nil, nil, fmt.Errorf("item %d: %w", i, err)
+				}
+			}
+		}
+	}
+	return ts, col.Links.Next, nil
 }
 
 func headerKey(h http.Header) string {

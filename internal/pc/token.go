@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -194,16 +195,27 @@ func (c *Client) fetchTokenOnce(ctx context.Context, op, form string, attempt in
 		}
 		return "", time.Time{}, e
 	}
-	if decodeErr != nil {
-		return "", time.Time{}, &Error{Op: op, StatusCode: resp.StatusCode, Err: errors.New("undecodable token answer")}
-	}
-	if ans.AccessToken == "" {
-		return "", time.Time{}, &Error{Op: op, StatusCode: resp.StatusCode, Err: errors.New("token answer without access_token")}
-	}
-	if ans.TokenType != "" && !strings.EqualFold(ans.TokenType, "Bearer") {
-		return "", time.Time{}, &Error{Op: op, StatusCode: resp.StatusCode, Err: fmt.Errorf("token type %q is not Bearer", ans.TokenType)}
+	ans, err = decodeTokenAnswer(body)
+	if err != nil {
+		return "", time.Time{}, &Error{Op: op, StatusCode: resp.StatusCode, Err: err}
 	}
 	return ans.AccessToken, tokenExpiry(ans, start), nil
+}
+
+// decodeTokenAnswer decodes a 2xx answer of the token endpoint. Its errors
+// never quote the body, which holds the token.
+func decodeTokenAnswer(body []byte) (tokenAnswer, error) {
+	var ans tokenAnswer
+	if err := json.Unmarshal(body, &ans); err != nil {
+		return tokenAnswer{}, errors.New("undecodable token answer")
+	}
+	if ans.AccessToken == "" {
+		return tokenAnswer{}, errors.New("token answer without access_token")
+	}
+	if ans.TokenType != "" && !strings.EqualFold(ans.TokenType, "Bearer") {
+		return tokenAnswer{}, fmt.Errorf("token type %q is not Bearer", truncate(ans.TokenType, 40))
+	}
+	return ans, nil
 }
 
 // safeTransportErr keeps a transport error's kind (timeouts, cancellation)
@@ -228,17 +240,34 @@ func (r *redactedError) Error() string { return r.msg }
 // own text is never printed through this type.
 func (r *redactedError) Unwrap() error { return r.err }
 
+// maxUnixSeconds bounds expires_on: year 9999, beyond which int64 nanoseconds overflow.
+const maxUnixSeconds = 253402300799
+
+// secondsDuration parses a count of seconds, as Retry-After and expires_in
+// send it. NaN and negatives are refused; values too large for a Duration are
+// clamped to the largest one instead of overflowing into the past.
+func secondsDuration(s string) (time.Duration, bool) {
+	secs, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || secs != secs || secs < 0 {
+		return 0, false
+	}
+	if secs >= float64(math.MaxInt64)/float64(time.Second) {
+		return time.Duration(math.MaxInt64), true
+	}
+	return time.Duration(secs * float64(time.Second)), true
+}
+
 // tokenExpiry reads expires_in (seconds from now) or, failing that,
 // expires_on (Unix seconds, or a date), each a string or a number. The
 // request start is used as "now": the server's clock started no earlier.
 func tokenExpiry(ans tokenAnswer, start time.Time) time.Time {
 	if s := rawScalar(ans.ExpiresIn); s != "" {
-		if secs, err := strconv.ParseFloat(s, 64); err == nil && secs > 0 {
-			return start.Add(time.Duration(secs * float64(time.Second)))
+		if d, ok := secondsDuration(s); ok && d > 0 {
+			return start.Add(d)
 		}
 	}
 	if s := rawScalar(ans.ExpiresOn); s != "" {
-		if secs, err := strconv.ParseFloat(s, 64); err == nil && secs > 0 {
+		if secs, err := strconv.ParseFloat(s, 64); err == nil && secs > 0 && secs < maxUnixSeconds {
 			return time.Unix(int64(secs), 0)
 		}
 		for _, layout := range []string{time.RFC3339, "1/2/2006 3:04:05 PM -07:00", "1/2/2006 3:04:05 PM Z07:00"} {
