@@ -52,6 +52,7 @@ func (s *Server) listCustomers(r *http.Request) reply {
 			items = append(items, s.wireCustomer(c))
 		}
 	}
+	items = s.chaosListing(items)
 	return s.pages.first(&pager{kind: kindCustomers, path: "customers", items: items, size: size}, r)
 }
 

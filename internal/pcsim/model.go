@@ -220,6 +220,21 @@ func (s *Server) Customers() []string {
 	return ids
 }
 
+// DeletedCustomers returns the ids of the customers deleted, in the order
+// they were added: the simulator's own record, for tests that compare an
+// audit trail with what really happened.
+func (s *Server) DeletedCustomers() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []string
+	for _, c := range s.customers {
+		if c.deleted {
+			ids = append(ids, c.id)
+		}
+	}
+	return ids
+}
+
 // Order returns the status an order reads now. Orders of a deleted customer
 // still answer, so tests can check what was cancelled before the delete.
 func (s *Server) Order(customerID, orderID string) (status string, ok bool) {

@@ -42,6 +42,8 @@ type Config struct {
 	// EntitlementsAppOnlyForbidden answers GET entitlements with 403 code 900150,
 	// as documented for app-only tokens (every token this simulator issues is app-only).
 	EntitlementsAppOnlyForbidden bool
+	// Chaos, when set, injects the faults it describes (see Chaos); nil: none.
+	Chaos *Chaos
 }
 
 // Server is a simulated Partner Center: token endpoints and the customer API.
@@ -62,6 +64,8 @@ type Server struct {
 	log       []Request
 	stats     counters
 	inFlight  int
+
+	stormUntil time.Time // chaos: every API request is refused with 429 until then
 }
 
 // New returns a simulator with no customers.
@@ -243,12 +247,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	entry.Status = status
 
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.inFlight--
 	if len(s.log) >= maxRequestLog {
 		s.log = append(s.log[:0], s.log[len(s.log)-maxRequestLog/2:]...)
 	}
 	s.log = append(s.log, entry)
+	s.mu.Unlock()
+	if status == statusDropped {
+		// The work is done; the answer is lost with the connection.
+		panic(http.ErrAbortHandler)
+	}
 }
 
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, at time.Time) int {
@@ -270,13 +278,26 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, at time.Time) 
 	}
 	var fail failure
 	var failing bool
+	var chaos chaosFault
+	if ok {
+		chaos = s.drawChaos(r, at)
+		if chaos.storm.status != 0 {
+			rp, ok = chaos.storm, false
+		}
+	}
 	if ok {
 		fail, failing = s.takeFailure(r.Method, r.URL.Path, true)
 		if failing {
 			s.stats.failures++
+		} else if chaos.before || chaos.after {
+			failing = true
+			fail = failure{status: http.StatusInternalServerError, after: chaos.after}
+			if s.rng.IntN(2) == 1 {
+				fail.status = http.StatusServiceUnavailable
+			}
 		}
 	}
-	latency := s.drawLatency()
+	latency := s.drawLatency() + chaos.latency
 	s.mu.Unlock()
 	if !ok {
 		rp.write(w)
@@ -292,12 +313,19 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, at time.Time) 
 		return rp.status
 	}
 	rp = s.dispatch(r, rt)
+	if chaos.drop {
+		return statusDropped // ServeHTTP closes the connection without an answer
+	}
 	if failing {
 		rp = failureReply(fail.status)
 	}
 	rp.write(w)
 	return rp.status
 }
+
+// statusDropped is the request log's status of an answer chaos dropped after
+// acting (the connection was closed, the client saw no status).
+const statusDropped = -1
 
 func (s *Server) drawLatency() time.Duration {
 	lo, hi := s.cfg.Latency[0], s.cfg.Latency[1]

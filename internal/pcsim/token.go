@@ -127,7 +127,11 @@ func (s *Server) issueToken(r *http.Request, tenant string, v2 bool) reply {
 		Aud: resource, Iss: "https://sts.windows.net/" + tid + "/", Iat: now.Unix(), Nbf: now.Unix(),
 		Exp: exp.Unix(), AppID: clientID, AppIDAcr: "1", Tid: tid, Ver: "1.0",
 	})
-	s.tokens[access] = &token{tenant: strings.ToLower(tenant), expires: exp}
+	valid := exp
+	if ch := s.cfg.Chaos; ch != nil && ch.TokenLife > 0 && ch.TokenLife < s.cfg.TokenTTL {
+		valid = now.Add(ch.TokenLife) // announced for TokenTTL, refused (401) after TokenLife
+	}
+	s.tokens[access] = &token{tenant: strings.ToLower(tenant), expires: valid}
 	s.mu.Unlock()
 
 	ttl := int64(s.cfg.TokenTTL / time.Second)
