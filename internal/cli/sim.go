@@ -31,6 +31,7 @@ type simFlags struct {
 	latency, cancelDelay                       durationRange
 	rate                                       int
 	failure                                    float64
+	chaos                                      bool
 }
 
 func newSimCmd(e *env) *cobra.Command {
@@ -53,6 +54,7 @@ func newSimCmd(e *env) *cobra.Command {
 	fl.Var(&f.cancelDelay, "cancel-delay", "per-order delay from cancel to cancelled, `MIN-MAX`")
 	fl.IntVar(&f.rate, "rate", 500, "requests per minute per tenant before 429 (0: unlimited)")
 	fl.Float64Var(&f.failure, "failure-rate", 0, "`fraction` of API requests answered 500/503")
+	fl.BoolVar(&f.chaos, "chaos", false, "hostile mode: 5xx, answers lost after acting, 429 storms with long Retry-After, short-lived tokens, latency spikes, repeated and reordered listings")
 	cmd.RunE = e.run(func(ctx context.Context, _ []string) int { return runSim(ctx, e, f) })
 	return cmd
 }
@@ -85,7 +87,13 @@ func runSim(ctx context.Context, e *env, f *simFlags) int {
 			return exitUsage
 		}
 	}
+	var chaos *pcsim.Chaos
+	if f.chaos {
+		c := pcsim.DefaultChaos()
+		chaos = &c
+	}
 	sim := pcsim.New(pcsim.Config{
+		Chaos:           chaos,
 		PartnerTenantID: *tenant,
 		ClientID:        *clientID,
 		ClientSecret:    *secret,
@@ -108,7 +116,11 @@ func runSim(ctx context.Context, e *env, f *simFlags) int {
 		return exitPartial
 	}
 	base := "http://" + ln.Addr().String()
-	fmt.Fprintf(e.stdout, "Partner Center simulator on %s: %d customers (tenant %s)\n\n", base, len(seed), *tenant)
+	fmt.Fprintf(e.stdout, "Partner Center simulator on %s: %d customers (tenant %s)\n", base, len(seed), *tenant)
+	if chaos != nil {
+		fmt.Fprintln(e.stdout, "Chaos mode: 5xx, answers lost after acting, 429 storms (Retry-After up to 3m), tokens refused after 5s, latency spikes, repeated and reordered listings.")
+	}
+	fmt.Fprintln(e.stdout)
 	fmt.Fprintln(e.stdout, "Paste this account into a config (see config.example.yaml):")
 	printSimAccount(e.stdout, base, *tenant, *clientID, *secret != "")
 	fmt.Fprintln(e.stdout, "\nStop it with Ctrl-C.")

@@ -2,6 +2,9 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -102,4 +105,63 @@ func TestASecondSignalExitsAtOnce(t *testing.T) {
 			require.Contains(t, stderr.String(), "stopping after in-flight steps")
 		})
 	}
+}
+
+func TestSimChaosServesFaults(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(ctx, []string{"sim", "--chaos", "--listen", "127.0.0.1:0", "--latency", "0s", "--rate", "0"},
+			strings.NewReader(""), &stdout, &stderr)
+	}()
+	require.Eventually(t, func() bool { return strings.Contains(stdout.String(), "Stop it with Ctrl-C") },
+		10*time.Second, 10*time.Millisecond, stderr.String())
+	require.Contains(t, stdout.String(), "Chaos mode:")
+	base := regexp.MustCompile(`base_url: (\S+)`).FindStringSubmatch(stdout.String())
+	require.NotNil(t, base, stdout.String())
+
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {simClientID}, "client_secret": {"x"},
+		"resource": {"https://api.partnercenter.microsoft.com"}}
+	res, err := http.PostForm(base[1]+"/"+simTenantID+"/oauth2/token", form)
+	require.NoError(t, err)
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&tok))
+	_ = res.Body.Close()
+
+	// The same listing, again and again: chaos answers some of them with a
+	// fault (5xx or 429) or a repeated customer. A perfect server never does.
+	faults := 0
+	for i := 0; i < 200 && faults == 0; i++ {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base[1]+"/v1/customers?size=40", nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		var page struct {
+			Items []struct{ ID string }
+		}
+		_ = json.NewDecoder(res.Body).Decode(&page)
+		_ = res.Body.Close()
+		seen := map[string]bool{}
+		for _, c := range page.Items {
+			if seen[c.ID] {
+				faults++
+			}
+			seen[c.ID] = true
+		}
+		if res.StatusCode >= 429 {
+			faults++
+		}
+		if res.StatusCode == http.StatusUnauthorized {
+			break // the token's 5 s are over; enough was asked
+		}
+	}
+	require.Positive(t, faults, "chaos mode served no fault")
+
+	cancel()
+	require.Equal(t, 0, <-done, stderr.String())
 }
