@@ -69,6 +69,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		stderr:    &lockedWriter{w: stderr},
 		lookupEnv: os.LookupEnv,
 		now:       time.Now,
+		term:      detectTerminal(stdin, stdout),
 	}
 	root := e.newRoot()
 	root.SetArgs(args)
@@ -106,6 +107,7 @@ type env struct {
 	stderr    io.Writer
 	lookupEnv func(string) (string, bool)
 	now       func() time.Time
+	term      terminal // what stdin and stdout are (tty.go)
 
 	config    string      // --config
 	logFormat string      // --log-format

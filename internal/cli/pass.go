@@ -35,6 +35,8 @@ func newOnceCmd(e *env) *cobra.Command {
 	jsonOut := cmd.Flags().Bool("json", false, "print the report as JSON instead of tables")
 	dryRun := cmd.Flags().Bool("dry-run", false, "decide and record a plan, but change nothing in Partner Center")
 	only := cmd.Flags().String("policy", "", "run only the policy `NAME`")
+	yes := cmd.Flags().Bool("yes", false, "on a terminal, do not ask to type the account name before a live pass")
+	verbose := cmd.Flags().BoolP("verbose", "v", false, "print every audit row as it is written instead of one live progress line")
 	cmd.RunE = e.run(func(ctx context.Context, _ []string) int {
 		if *only != "" {
 			// Checked here, not left to the engine, so a typo is a usage error (2), not a failed pass (1).
@@ -47,11 +49,16 @@ func newOnceCmd(e *env) *cobra.Command {
 				return exitUsage
 			}
 		}
-		return e.pass(ctx, *jsonOut, uuid.Nil, func(o engine.Options) engine.Options {
+		opts := func(o engine.Options) engine.Options {
 			o.DryRun = *dryRun
 			o.Policy = *only
 			return o
-		}, func(ctx context.Context, eng *engine.Engine) (*engine.Report, error) {
+		}
+		out := outputOpts{json: *jsonOut, verbose: *verbose}
+		if !*dryRun && !*yes && !*jsonOut && e.term.input {
+			return e.confirmedPass(ctx, out, *only)
+		}
+		return e.pass(ctx, out, opts, func(ctx context.Context, eng *engine.Engine) (*engine.Report, error) {
 			return eng.Pass(ctx)
 		})
 	})
@@ -66,22 +73,30 @@ func newApplyCmd(e *env) *cobra.Command {
 		Args:  exactArgs(1),
 	}
 	jsonOut := cmd.Flags().Bool("json", false, "print the report as JSON instead of tables")
+	verbose := cmd.Flags().BoolP("verbose", "v", false, "print every audit row as it is written instead of one live progress line")
 	cmd.RunE = e.run(func(ctx context.Context, args []string) int {
 		planID, err := uuid.Parse(args[0])
 		if err != nil {
 			fmt.Fprintf(e.stderr, "reaper apply: %q is not a plan id (a UUID printed by `reaper once --dry-run`)\n", args[0])
 			return exitUsage
 		}
-		return e.pass(ctx, *jsonOut, planID, nil, func(ctx context.Context, eng *engine.Engine) (*engine.Report, error) {
+		return e.pass(ctx, outputOpts{json: *jsonOut, verbose: *verbose, planID: planID}, nil, func(ctx context.Context, eng *engine.Engine) (*engine.Report, error) {
 			return eng.Apply(ctx, planID)
 		})
 	})
 	return cmd
 }
 
-// pass is the body of once and apply (planID is the plan apply carries out,
-// uuid.Nil for once): config, store, engine, output, exit code.
-func (e *env) pass(ctx context.Context, jsonOut bool, planID uuid.UUID, opts func(engine.Options) engine.Options,
+// outputOpts say how a pass is shown.
+type outputOpts struct {
+	json    bool      // the report as JSON, nothing else on stdout
+	verbose bool      // every audit row (always so when stdout is not a terminal)
+	noPlan  bool      // the plan was shown already (confirmedPass)
+	planID  uuid.UUID // the plan apply carries out; uuid.Nil for once
+}
+
+// pass is the body of once and apply: config, store, engine, output, exit code.
+func (e *env) pass(ctx context.Context, oo outputOpts, opts func(engine.Options) engine.Options,
 	do func(context.Context, *engine.Engine) (*engine.Report, error)) int {
 	cfg, ok := e.loadConfig(e.config)
 	if !ok {
@@ -93,7 +108,13 @@ func (e *env) pass(ctx context.Context, jsonOut bool, planID uuid.UUID, opts fun
 		return exitPartial
 	}
 	defer st.Close()
+	return e.passWith(ctx, cfg, st, logger, oo, opts, do)
+}
 
+// passWith runs do on an engine of cfg and st and prints what it did.
+func (e *env) passWith(ctx context.Context, cfg *policy.Config, st store.Store, logger *slog.Logger, oo outputOpts,
+	opts func(engine.Options) engine.Options, do func(context.Context, *engine.Engine) (*engine.Report, error)) int {
+	jsonOut, planID := oo.json, oo.planID
 	o := engine.Options{Config: cfg, Store: st, Connect: connect(cfg, logger), Logger: logger, Now: e.now}
 	if opts != nil {
 		o = opts(o)
@@ -102,9 +123,23 @@ func (e *env) pass(ctx context.Context, jsonOut bool, planID uuid.UUID, opts fun
 	out.applied = planID
 	if !jsonOut {
 		o.OnEvent = out.event
-		o.OnPlan = out.plan
+		if !oo.noPlan {
+			o.OnPlan = out.plan
+		} else if e.term.isTTY() && !oo.verbose {
+			o.OnPlan = func(_ string, items []engine.Item) { out.live.plan(items) }
+		}
+		if e.term.isTTY() {
+			out.fitTo(e.term.width())
+			if !oo.verbose {
+				out.live = newProgress(e.stdout, out.width, time.Now)
+				out.live.startTicker()
+			}
+		}
 	}
 	rep, err := do(ctx, engine.New(o))
+	if out.live != nil {
+		out.live.stop()
+	}
 	if err != nil && rep == nil {
 		if planID != uuid.Nil && errors.Is(err, store.ErrNotFound) {
 			// Only loading the plan finds nothing before a report exists.
@@ -180,6 +215,8 @@ type reportPrinter struct {
 	w          io.Writer
 	configPath string
 	applied    uuid.UUID // the plan an apply carries out; uuid.Nil for once
+	width      int       // > 0 on a terminal: every line is cut to it (fitTo)
+	live       *progress // on a terminal without -v: one live line instead of a line per audit row
 	mu         sync.Mutex
 }
 
@@ -187,19 +224,39 @@ func newReportPrinter(w io.Writer, configPath string) *reportPrinter {
 	return &reportPrinter{w: w, configPath: configPath}
 }
 
+// fitTo cuts every line the printer writes to width columns, for a terminal.
+func (p *reportPrinter) fitTo(width int) {
+	p.width = width
+	p.w = &fitWriter{w: p.w, width: width}
+}
+
 // plan prints one account's plan.
 func (p *reportPrinter) plan(account string, items []engine.Item) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.live != nil {
+		p.live.mu.Lock()
+		if p.live.shown {
+			io.WriteString(p.live.w, "\r\x1b[K") // the table goes where the live line was; it is redrawn below
+		}
+		p.live.mu.Unlock()
+	}
 	fmt.Fprintf(p.w, "plan of account %s:\n", printable(account))
 	p.table(items, false)
 	fmt.Fprintln(p.w)
+	if p.live != nil {
+		p.live.plan(items)
+	}
 }
 
 // event prints one audit row.
 func (p *reportPrinter) event(ev store.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.live != nil {
+		p.live.event(ev)
+		return
+	}
 	io.WriteString(p.w, progressLine(ev))
 }
 
@@ -247,11 +304,23 @@ func (p *reportPrinter) table(items []engine.Item, outcomes bool) {
 		return
 	}
 	tw := tabwriter.NewWriter(p.w, 0, 4, 2, ' ', 0)
-	if outcomes {
-		fmt.Fprintln(tw, "ACCOUNT\tCUSTOMER\tDOMAIN\tPOLICY\tAGE\tACTION\tOUTCOME\tREASON")
-	} else {
-		fmt.Fprintln(tw, "ACCOUNT\tCUSTOMER\tDOMAIN\tPOLICY\tAGE\tACTION\tREASON")
+	// Plain output keeps its column order for scripts; a terminal cuts lines
+	// at its width, so there what a person decides on comes first.
+	order := []int{colAccount, colCustomer, colDomain, colPolicy, colAge, colAction, colOutcome, colReason}
+	if p.width > 0 {
+		order = []int{colAction, colOutcome, colDomain, colAge, colPolicy, colCustomer, colAccount, colReason}
 	}
+	row := func(cells [colCount]string) {
+		var fields []string
+		for _, c := range order {
+			if c == colOutcome && !outcomes {
+				continue
+			}
+			fields = append(fields, cells[c])
+		}
+		fmt.Fprintln(tw, strings.Join(fields, "\t"))
+	}
+	row([colCount]string{"ACCOUNT", "CUSTOMER", "DOMAIN", "POLICY", "AGE", "ACTION", "OUTCOME", "REASON"})
 	for _, it := range items {
 		reason := it.Reason
 		if it.Error != "" {
@@ -260,12 +329,8 @@ func (p *reportPrinter) table(items []engine.Item, outcomes bool) {
 		if !it.DeleteAt.IsZero() {
 			reason += "; deletes after " + it.DeleteAt.UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t", printable(it.Account), printable(it.CustomerID), printable(it.Domain), printable(dash(it.Policy)),
-			formatAge(it.Age), it.Action)
-		if outcomes {
-			fmt.Fprintf(tw, "%s\t", dash(it.Outcome))
-		}
-		fmt.Fprintf(tw, "%s\n", oneLine(reason))
+		row([colCount]string{printable(it.Account), printable(it.CustomerID), printable(it.Domain), printable(dash(it.Policy)),
+			formatAge(it.Age), it.Action, dash(it.Outcome), oneLine(reason)})
 	}
 	tw.Flush()
 }
@@ -312,6 +377,19 @@ func (p *reportPrinter) summary(r *engine.Report) {
 	}
 }
 
+// Columns of the plan and outcome tables.
+const (
+	colAccount = iota
+	colCustomer
+	colDomain
+	colPolicy
+	colAge
+	colAction
+	colOutcome
+	colReason
+	colCount
+)
+
 // formatAge prints an age the way policies are written (7d, 12h), "-" when unknown.
 func formatAge(d time.Duration) string {
 	switch {
@@ -331,4 +409,56 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// confirmedPass is a live `once` on a terminal: a dry run shows the plan,
+// a person types each account name it would change, and only then is that
+// plan carried out (as `reaper apply` does, each customer re-checked). Any
+// other answer changes nothing.
+func (e *env) confirmedPass(ctx context.Context, oo outputOpts, only string) int {
+	cfg, ok := e.loadConfig(e.config)
+	if !ok {
+		return exitUsage
+	}
+	logger := e.logger(slog.LevelWarn)
+	st, ok := e.openMigrated(ctx, cfg)
+	if !ok {
+		return exitPartial
+	}
+	defer st.Close()
+
+	printer := newReportPrinter(e.stdout, e.config)
+	printer.fitTo(e.term.width())
+	dry := engine.New(engine.Options{Config: cfg, Store: st, Connect: connect(cfg, logger), Logger: logger, Now: e.now,
+		DryRun: true, Policy: only, OnPlan: printer.plan})
+	rep, err := dry.Pass(ctx)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "reaper: %s\n", printable(err.Error()))
+		return exitPartial
+	}
+	var accounts []string
+	seen := map[string]bool{}
+	for _, it := range rep.Items {
+		if (it.Action == engine.ActionDelete || it.Action == engine.ActionMark) && !seen[it.Account] {
+			seen[it.Account] = true
+			accounts = append(accounts, it.Account)
+		}
+	}
+	for _, a := range rep.Accounts {
+		if a.Stopped {
+			fmt.Fprintf(e.stdout, "account %s stopped before any change: %s\n", printable(a.Name), oneLine(a.Reason))
+		}
+	}
+	if len(accounts) == 0 || rep.PlanID == uuid.Nil {
+		fmt.Fprintln(e.stdout, "nothing to delete or mark: no change made")
+		return rep.ExitCode()
+	}
+	if !confirm(ctx, e.stdin, e.stdout, accounts) {
+		fmt.Fprintln(e.stdout, "not confirmed: no change made")
+		return exitPartial
+	}
+	oo.noPlan, oo.planID = true, rep.PlanID
+	return e.passWith(ctx, cfg, st, logger, oo, nil, func(ctx context.Context, eng *engine.Engine) (*engine.Report, error) {
+		return eng.Apply(ctx, rep.PlanID)
+	})
 }
