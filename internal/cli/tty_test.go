@@ -128,4 +128,3 @@ func TestWithoutATerminalOnceProceedsInPlainLines(t *testing.T) {
 	require.Contains(t, r.stdout, "cancel_order", "a line per audit row")
 	require.False(t, present(sb.sim)[idOld1])
 }
-
