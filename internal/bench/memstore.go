@@ -225,3 +225,10 @@ func (m *memStore) TransitionIf(ctx context.Context, _ store.Guard, cs store.Cus
 func (m *memStore) AppendEventsIf(ctx context.Context, _ store.Guard, evs ...store.Event) error {
 	return m.AppendEvents(ctx, evs...)
 }
+
+// The fleet plans only, so the cancellation model is never learned.
+func (m *memStore) CancelTiming(context.Context, string) (store.CancelTiming, bool, error) {
+	return store.CancelTiming{}, false, nil
+}
+
+func (m *memStore) SaveCancelTiming(context.Context, store.CancelTiming) error { return nil }

@@ -43,6 +43,9 @@ type accountPass struct {
 
 	// slots bounds the calls and steps in flight (limits.concurrency); see reapAll.
 	slots *semaphore.Weighted
+	// cancels is the account's cancellation model (poll.go), read before
+	// the first customer and saved after the last.
+	cancels *cancelModel
 
 	mu     sync.Mutex
 	report AccountReport
@@ -568,6 +571,10 @@ func (p *accountPass) reapAll(ctx context.Context, cands []*candidate) {
 		limit = 1
 	}
 	p.slots = semaphore.NewWeighted(int64(limit))
+	if !p.dry && len(cands) > 0 {
+		p.cancels = p.model(ctx)
+		defer p.saveModel(ctx, p.cancels)
+	}
 	var wg sync.WaitGroup
 	for i, c := range cands {
 		if !p.acquire(ctx) {

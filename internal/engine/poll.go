@@ -1,9 +1,12 @@
 package engine
 
 import (
+	"context"
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/tipreaper/tipreaper/internal/store"
 )
 
 // cancelModel learns, per account, how long after a customer's last cancel
@@ -11,28 +14,39 @@ import (
 // likely do: about one poll per customer instead of a round every
 // poll_interval from the start.
 //
-// The expectation E tracks a high quantile of that delay. A first poll made
-// t after the last cancel that finds every order cancelled lowers E to at
-// most 0.97·t; one that finds an order pending raises E to at least 1.3·t.
-// When each customer polls at the E of its time this is the usual
-// stochastic quantile step, settling where about one first poll in ten is
-// early (p·ln 1.3 = (1−p)·ln(1/0.97) gives p ≈ 0.10). Bounding by t instead
-// of multiplying E makes a burst of customers that polled at the same t
+// The expectation E tracks a high quantile of that delay. A first poll that
+// finds every order cancelled lowers E to at most 0.97·E₀, E₀ being the
+// expectation its wait was drawn from; one that finds an order pending,
+// made t after the last cancel, raises E to at least 1.3·t. When each
+// customer polls at the E of its time this is the usual stochastic quantile
+// step, settling where about one first poll in ten is early (p·ln 1.3 =
+// (1−p)·ln(1/0.97) gives p ≈ 0.10). Bounding by E₀ and t instead of
+// multiplying E makes a burst of customers that polled from the same E₀
 // count once rather than compound: twenty early polls at 1 s lift E to
-// 1.3 s, not to 1.3²⁰ s. A poll delayed by the rate limiter can only read
-// "cancelled" too often, so at worst E drifts low and the next early polls
-// lift it. The model lives on the Engine, so a daemon's passes keep it.
+// 1.3 s, not to 1.3²⁰ s. (Bounding a late poll by its t instead of E₀, as
+// before, let the wait's jitter cancel most downward steps: the model
+// settled near the maximum delay, about one early poll in sixty.) A poll
+// delayed by the rate limiter can only read "cancelled" too often, so at
+// worst E drifts low and the next early polls lift it. The model lives on
+// the Engine, so a daemon's passes keep it.
 //
 // Until the first poll interval (the initial E) has been bracketed — some
 // first poll was early and some was not — the steps are a geometric search
 // instead (at least 2·t when early, at most 0.6·t when not), so a
 // poll_interval far from the account's real delay costs a few polls, not
 // dozens.
+//
+// The model is kept in the store (store.CancelTiming, reaper_cancel_timing)
+// after every pass that taught it something, and read by the first pass of
+// the next process, so a `reaper once` from cron starts warm. With no
+// history it starts at poll_interval (default 500 ms: an early first poll
+// that the search then backs off from).
 type cancelModel struct {
 	mu          sync.Mutex
 	expect      time.Duration
 	max         time.Duration
 	early, late bool // some first poll found an order pending / found all cancelled
+	changed     int  // observations since the model was read or last saved
 }
 
 const (
@@ -43,29 +57,101 @@ const (
 	expectMin  = 20 * time.Millisecond
 )
 
-// model returns the account's cancellation model, made on first use with
-// the configured poll interval as the first expectation.
-func (e *Engine) model(account string, first, most time.Duration) *cancelModel {
+// newCancelModel is a model with no history: first polls at first, never
+// later than most.
+func newCancelModel(first, most time.Duration) *cancelModel {
+	most = max(most, expectMin)
+	return &cancelModel{expect: min(max(first, expectMin), most), max: most}
+}
+
+// model returns the account's cancellation model. The first call of an
+// Engine reads what an earlier process saved; without it (or when the read
+// fails: the model is only an optimisation) the model starts cold at the
+// configured poll interval.
+func (p *accountPass) model(ctx context.Context) *cancelModel {
+	e, account := p.e, p.acct.Name
+	e.mu.Lock()
+	m, ok := e.models[account]
+	e.mu.Unlock()
+	if ok {
+		return m
+	}
+	lim := e.o.Config.Limits
+	m = newCancelModel(time.Duration(lim.PollInterval), time.Duration(lim.CancelTimeout))
+	ct, found, err := e.o.Store.CancelTiming(ctx, account)
+	switch {
+	case err != nil:
+		p.log.Warn("read the learned cancellation time; polling starts cold", "error", err)
+	case found:
+		m.restore(ct)
+		p.log.Debug("learned cancellation time read", "expect", m.expect, "saved_at", ct.UpdatedAt)
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.models == nil {
 		e.models = map[string]*cancelModel{}
 	}
-	m, ok := e.models[account]
-	if !ok {
-		m = &cancelModel{expect: max(first, expectMin), max: max(most, expectMin)}
-		e.models[account] = m
+	if prev, ok := e.models[account]; ok {
+		return prev
 	}
+	e.models[account] = m
 	return m
+}
+
+// saveModel stores the account's model when this pass changed it, so that
+// the next process starts where this one stopped. A failure is logged: the
+// model is an optimisation, not a record.
+func (p *accountPass) saveModel(ctx context.Context, m *cancelModel) {
+	ct, ok := m.snapshot(p.acct.Name, p.e.o.Now())
+	if !ok {
+		return
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := p.e.o.Store.SaveCancelTiming(wctx, ct); err != nil {
+		p.log.Warn("save the learned cancellation time", "error", err)
+		return
+	}
+	m.saved(ct)
+}
+
+// restore takes over a saved timing, bounded by this configuration's max.
+func (m *cancelModel) restore(ct store.CancelTiming) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.expect = min(max(ct.Expect, expectMin), m.max)
+	m.early, m.late = ct.Early, ct.Late
+	m.changed = 0
+}
+
+// snapshot returns the model as a store row; ok is false when nothing
+// changed since it was read or saved.
+func (m *cancelModel) snapshot(account string, now time.Time) (store.CancelTiming, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.changed == 0 {
+		return store.CancelTiming{}, false
+	}
+	return store.CancelTiming{Account: account, Expect: m.expect, Early: m.early, Late: m.late, UpdatedAt: now}, true
+}
+
+// saved records that ct was stored; observations made meanwhile still count.
+func (m *cancelModel) saved(ct store.CancelTiming) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.expect == ct.Expect && m.early == ct.Early && m.late == ct.Late {
+		m.changed = 0
+	}
 }
 
 // firstWait is when to poll first after the last cancel: the expectation
 // plus up to 10 % jitter, so customers that cancelled together do not all
-// poll in the same instant.
-func (m *cancelModel) firstWait() time.Duration {
+// poll in the same instant. base is the expectation it was drawn from, for
+// observe.
+func (m *cancelModel) firstWait() (wait, base time.Duration) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.expect + time.Duration(rand.Int64N(int64(m.expect/10)+1))
+	return m.expect + time.Duration(rand.Int64N(int64(m.expect/10)+1)), m.expect
 }
 
 // nextWait is the wait before the next poll once a poll found an order
@@ -83,17 +169,18 @@ func (m *cancelModel) nextWait(prev, elapsed time.Duration, round int, capAt tim
 }
 
 // observe records what a customer's first poll, made at t after its last
-// cancel, found.
-func (m *cancelModel) observe(t time.Duration, allCancelled bool) {
+// cancel with a wait drawn from base (firstWait), found.
+func (m *cancelModel) observe(t, base time.Duration, allCancelled bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.changed++
 	if allCancelled {
 		m.late = true
 		down := expectDown
 		if !m.early {
 			down = searchDown
 		}
-		m.expect = min(m.expect, time.Duration(float64(t)*down))
+		m.expect = min(m.expect, time.Duration(float64(min(t, base))*down))
 	} else {
 		m.early = true
 		up := expectUp

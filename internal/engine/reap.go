@@ -251,8 +251,8 @@ func (r *reaper) await(ids []string) error {
 		return r.fail("record awaiting_cancel", err)
 	}
 	lim := r.p.e.o.Config.Limits
-	model := r.p.e.model(r.p.acct.Name, time.Duration(lim.PollInterval), time.Duration(lim.CancelTimeout))
-	wait := model.firstWait()
+	model := r.p.cancels
+	wait, base := model.firstWait()
 	since := time.Now() // the last cancel's answer: what the model's times count from
 	maxWait := time.Duration(lim.PollMax)
 	deadline := r.p.e.o.Now().Add(time.Duration(lim.CancelTimeout))
@@ -305,7 +305,7 @@ func (r *reaper) await(ids []string) error {
 			r.p.log.Debug("orders polled", "customer_id", r.st.CustomerID, "round", round,
 				"after", time.Since(since).Round(time.Millisecond), "pending", len(waiting))
 			if round == 0 {
-				model.observe(time.Since(since), len(waiting) == 0)
+				model.observe(time.Since(since), base, len(waiting) == 0)
 			}
 			if len(waiting) == 0 {
 				return nil

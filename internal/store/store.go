@@ -109,6 +109,12 @@ type Store interface {
 	// Keeps returns every protection, lapsed ones too (Until in the past), by customer id.
 	Keeps(ctx context.Context) ([]Keep, error)
 
+	// CancelTiming returns the account's learned cancellation timing; ok is false when none was saved.
+	CancelTiming(ctx context.Context, account string) (ct CancelTiming, ok bool, err error)
+	// SaveCancelTiming stores the account's cancellation timing, replacing what was saved. A zero
+	// UpdatedAt means now.
+	SaveCancelTiming(ctx context.Context, ct CancelTiming) error
+
 	// SavePlan stores a new plan. A zero CreatedAt means now.
 	SavePlan(ctx context.Context, p Plan) error
 	// Plan returns the plan id, or an error wrapping ErrNotFound.
@@ -258,6 +264,17 @@ type Sighting struct {
 type Keep struct {
 	CustomerID, Reason, AddedBy string
 	AddedAt, Until              time.Time
+}
+
+// CancelTiming is what the engine learned of an account's cancellations (internal/engine/poll.go): how long
+// after a customer's last cancel its orders all read cancelled. It is kept so that the next process — a
+// `reaper once` from cron is a fresh one every time — polls as well as a long-running daemon.
+type CancelTiming struct {
+	Account   string
+	Expect    time.Duration // > 0; stored to the microsecond
+	Early     bool          // some first poll found an order still pending
+	Late      bool          // some first poll found every order cancelled
+	UpdatedAt time.Time
 }
 
 // Plan is what a dry run would do, stored for `reaper apply`.

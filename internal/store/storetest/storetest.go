@@ -62,6 +62,8 @@ func Run(t *testing.T, open func(testing.TB) store.Store, opts ...Option) {
 		{"customers are counted by account and state", s.customerCounts},
 		{"keeps are added, replaced, listed and removed", s.keeps},
 		{"a plan round-trips, an unknown plan is not found", s.plans},
+		{"an account's cancel timing round-trips and is replaced, per account", s.cancelTiming},
+		{"a cancel timing that is not positive is refused", s.cancelTimingInvalid},
 		{"a lease excludes a second holder until released, and every acquisition raises the token", s.leaseExcludes},
 		{"a renewed lease lasts longer; a released or forged one cannot be renewed", s.leaseRenew},
 		{"an expired lease is taken over and its old holder can neither renew nor write", s.leaseExpiry},
@@ -641,6 +643,52 @@ func (s suite) plans(t *testing.T) {
 	require.Error(t, st.SavePlan(ctx, p), "a plan is stored once")
 	_, err = st.Plan(ctx, uuid.New())
 	require.ErrorIs(t, err, store.ErrNotFound)
+}
+
+func (s suite) cancelTiming(t *testing.T) {
+	st := s.open(t)
+	ctx := t.Context()
+	_, ok, err := st.CancelTiming(ctx, "contoso")
+	require.NoError(t, err)
+	require.False(t, ok, "nothing saved yet")
+
+	first := store.CancelTiming{Account: "contoso", Expect: 1234567 * time.Microsecond, Early: true, UpdatedAt: at}
+	other := store.CancelTiming{Account: "fabrikam", Expect: 300 * time.Millisecond, Late: true, UpdatedAt: at}
+	require.NoError(t, st.SaveCancelTiming(ctx, first))
+	require.NoError(t, st.SaveCancelTiming(ctx, other))
+	got, ok, err := st.CancelTiming(ctx, "contoso")
+	require.NoError(t, err)
+	require.True(t, ok)
+	first.UpdatedAt = norm(first.UpdatedAt)
+	require.Equal(t, first, got)
+
+	later := store.CancelTiming{Account: "contoso", Expect: 2500 * time.Millisecond, Early: true, Late: true, UpdatedAt: at.Add(time.Hour)}
+	require.NoError(t, st.SaveCancelTiming(ctx, later))
+	got, ok, err = st.CancelTiming(ctx, "contoso")
+	require.NoError(t, err)
+	require.True(t, ok)
+	later.UpdatedAt = norm(later.UpdatedAt)
+	require.Equal(t, later, got, "a save replaces the account's timing")
+	got, _, err = st.CancelTiming(ctx, "fabrikam")
+	require.NoError(t, err)
+	other.UpdatedAt = norm(other.UpdatedAt)
+	require.Equal(t, other, got, "another account's timing is its own")
+
+	require.NoError(t, st.SaveCancelTiming(ctx, store.CancelTiming{Account: "northwind", Expect: time.Second}))
+	got, _, err = st.CancelTiming(ctx, "northwind")
+	require.NoError(t, err)
+	require.False(t, got.UpdatedAt.IsZero(), "a zero UpdatedAt means now")
+}
+
+func (s suite) cancelTimingInvalid(t *testing.T) {
+	st := s.open(t)
+	ctx := t.Context()
+	for _, d := range []time.Duration{0, -time.Second, 500 * time.Nanosecond} {
+		require.Error(t, st.SaveCancelTiming(ctx, store.CancelTiming{Account: "contoso", Expect: d}), "expectation %s", d)
+	}
+	_, ok, err := st.CancelTiming(ctx, "contoso")
+	require.NoError(t, err)
+	require.False(t, ok)
 }
 
 func (s suite) timesRoundTrip(t *testing.T) {
