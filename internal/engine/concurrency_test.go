@@ -52,8 +52,10 @@ func TestConcurrencyBoundsTheCallsInFlightNotTheCustomersWaiting(t *testing.T) {
 			}
 			f := &inFlight{}
 			// Every request takes a while, so customers that were allowed to
-			// call at the same time would overlap.
-			h := newHarness(t, opts{store: b.open, customers: customers, limits: "  concurrency: 2\n", wrap: f.wrap,
+			// call at the same time would overlap. cancel_timeout is long so a
+			// loaded machine cannot time the first customers out before the
+			// last one waits.
+			h := newHarness(t, opts{store: b.open, customers: customers, limits: "  concurrency: 2\n  cancel_timeout: 1h\n", wrap: f.wrap,
 				sim: pcsim.Config{Latency: [2]time.Duration{10 * time.Millisecond, 20 * time.Millisecond},
 					CancelDelay: [2]time.Duration{time.Hour, time.Hour}, TokenTTL: 1000 * time.Hour}})
 

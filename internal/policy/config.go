@@ -81,8 +81,8 @@ type Account struct {
 // Limits bound how hard and how far one pass may go.
 type Limits struct {
 	Concurrency       int      // customers in flight per account; default 8
-	RequestsPerMinute int      // client-side request cap per account; default 300
-	PollInterval      Duration // first delay between order polls; default 5s
+	RequestsPerMinute int      // client-side request cap per account; default 450 (90 % of the documented 500)
+	PollInterval      Duration // first poll while the account's cancellation time is unknown; default 500ms
 	PollMax           Duration // the poll delay backs off up to this; default 60s
 	CancelTimeout     Duration // give up waiting for orders to cancel after this; default 30m
 	MaxDeletesPerPass int      // blast-radius cap per account per pass; default 50
@@ -137,8 +137,8 @@ var clouds = []string{"public", "china", "usgov"}
 func defaultLimits() Limits {
 	return Limits{
 		Concurrency:       8,
-		RequestsPerMinute: 300,
-		PollInterval:      Duration(5 * time.Second),
+		RequestsPerMinute: 450,
+		PollInterval:      Duration(500 * time.Millisecond),
 		PollMax:           Duration(60 * time.Second),
 		CancelTimeout:     Duration(30 * time.Minute),
 		MaxDeletesPerPass: 50,

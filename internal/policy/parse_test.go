@@ -52,8 +52,8 @@ func TestParseAcceptsAMinimalConfigAndFillsDefaults(t *testing.T) {
 	require.Equal(t, Secret(""), cfg.Database.URL)
 	require.Equal(t, defaultLimits(), cfg.Limits)
 	require.Equal(t, Limits{
-		Concurrency: 8, RequestsPerMinute: 300,
-		PollInterval: Duration(5 * time.Second), PollMax: Duration(time.Minute),
+		Concurrency: 8, RequestsPerMinute: 450,
+		PollInterval: Duration(500 * time.Millisecond), PollMax: Duration(time.Minute),
 		CancelTimeout: Duration(30 * time.Minute), MaxDeletesPerPass: 50,
 		PlanMaxAge: Duration(24 * time.Hour), DrainTimeout: Duration(30 * time.Second),
 		MaxRetryWait: Duration(2 * time.Minute), MaxListed: 1000, AllowAboveDocumentedRate: false,
