@@ -38,10 +38,10 @@ func TestAFreshProcessPollsAtTheCancellationTimeAnEarlierOneLearned(t *testing.T
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
-			// Cold, the first poll would wait poll_interval, an hour: the
+			// Cold, the first poll would wait poll_interval, ten minutes: the
 			// pass finishes only if it starts from the saved 50 ms.
 			h := newHarness(t, opts{store: b.open, customers: []pcsim.SeedCustomer{ci("a", 10*day, software()), ci("b", 10*day, reserved())},
-				limits:      "  poll_interval: 1h\n  poll_max: 2h\n  cancel_timeout: 3h\n",
+				limits:      "  poll_interval: 10m\n  poll_max: 1h\n  cancel_timeout: 3h\n",
 				passTimeout: 20 * time.Second})
 			saved := store.CancelTiming{Account: h.account, Expect: 50 * time.Millisecond, Early: true, Late: true,
 				UpdatedAt: h.clock.Now().Add(-time.Hour)}
