@@ -360,3 +360,24 @@ func TestReadyzIsUnavailableWhileTheStoreIsUnreachable(t *testing.T) {
 		30*time.Second, 50*time.Millisecond, "ready again once the store answers")
 	require.Equal(t, 0, d.stop())
 }
+
+func TestAKeepAddedToTheFileTakesEffectAtTheNextPassWithoutARestart(t *testing.T) {
+	sb := newSandbox(t, testSeed(time.Now(), false))
+	path := writeConfig(t, sb, "schedule: '@every 5s'\n")
+	d := startDaemon(t, "--config", path)
+
+	// The daemon has read its config; the first pass comes with the first tick.
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.WriteString("keep:\n  customer_ids: ['" + idOld2 + "']\n")
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+
+	require.Eventually(t, func() bool { return strings.Contains(d.stderr.String(), "pass summary") },
+		time.Minute, 20*time.Millisecond, d.stderr)
+	left := present(sb.sim)
+	require.False(t, left[idOld1], "expired and not protected")
+	require.True(t, left[idOld2], "protected by the keep added to the file after the daemon started")
+	require.Contains(t, d.stderr.String(), "config reloaded")
+	require.Equal(t, 0, d.stop())
+}
