@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -57,7 +58,77 @@ func TestCrash(t *testing.T) {
 			t.Parallel()
 			runTrial(t, seed, pg, d.of(pg), &sum)
 		})
+		if os.Getenv("CRASH_STORE") == "sqlite" || os.Getenv("CRASH_FAULTS") == "kill" {
+			continue
+		}
+		t.Run(fmt.Sprintf("trial %d seed %d postgres sessions terminated", i, seed), func(t *testing.T) {
+			t.Parallel()
+			runFaultTrial(t, seed, d.postgres, &sum)
+		})
 	}
+}
+
+// maxTerminations is how many times a fault trial terminates the reaper's
+// database sessions during one pass, at most.
+const maxTerminations = 3
+
+// runFaultTrial is one database-fault trial on Postgres: during a pass that
+// is never killed, the server terminates all of the reaper's sessions
+// (pg_terminate_backend) at up to maxTerminations random instants; then a
+// final pass runs and everything is checked as after kills.
+func runFaultTrial(t *testing.T, seed int64, d time.Duration, sum *totals) {
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("replay this trial: CRASH_SEED=%d CRASH_STORE=postgres CRASH_PASS=%s go test ./internal/crashtest -run TestCrash -v", seed, d)
+		}
+	})
+	tr := newTrial(t, seed, true)
+	rng := rand.New(rand.NewPCG(uint64(seed), 0xdbfa)) //nolint:gosec // test randomness, replayable by seed
+	at := make([]time.Duration, 1+rng.IntN(maxTerminations))
+	for i := range at {
+		at[i] = time.Duration(rng.Int64N(int64(d)))
+	}
+	slices.Sort(at)
+
+	ctx, cancel := context.WithTimeout(t.Context(), finalPassTimeout)
+	defer cancel()
+	var terminated atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		start := time.Now()
+		for _, when := range at {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Until(start.Add(when))):
+			}
+			n, err := tr.store.terminateSessions(ctx)
+			if err != nil {
+				t.Errorf("terminate the reaper's sessions: %v", err)
+				return
+			}
+			terminated.Add(n)
+		}
+	})
+	faulted := tr.run(ctx, -1)
+	close(stop)
+	wg.Wait()
+	require.False(t, faulted.killed, "the pass whose sessions were terminated must end by itself within %s\n%s", finalPassTimeout, faulted.output)
+	require.Contains(t, []int{0, 1}, faulted.exitCode, "a pass whose database sessions were terminated exits 0 or 1\n%s", faulted.output)
+	sum.trials.Add(1)
+
+	fctx, fcancel := context.WithTimeout(t.Context(), finalPassTimeout)
+	defer fcancel()
+	final := tr.run(fctx, -1)
+	require.False(t, final.killed, "the final pass must finish within %s\n%s", finalPassTimeout, final.output)
+	require.Contains(t, []int{0, 1}, final.exitCode, "the final pass exits 0 or 1\n%s", final.output)
+
+	st := readStore(t, tr.db)
+	c := check(tr.sb, st)
+	t.Logf("%d sessions terminated at %v; faulted pass exit %d; final pass exit %d", terminated.Load(), at, faulted.exitCode, final.exitCode)
+	require.Empty(t, c.problems, "violations after %d terminated sessions:\n%s\n--- faulted pass output\n%s\n--- final pass output\n%s",
+		terminated.Load(), strings.Join(c.problems, "\n"), faulted.output, final.output)
 }
 
 // trialPlan returns how many trials to run and each one's seed: CRASH_SEED

@@ -28,6 +28,13 @@
 //	     MS-RequestId, and the deletion's ok row names a DELETE the simulator got
 //	  5. no reaper_runs row is left running
 //
+// Database faults: next to each trial runs a Postgres trial (CRASH_FAULTS=kill
+// leaves them out) in which no process is killed; instead, during one pass,
+// the server terminates every session of the reaper (pg_terminate_backend on
+// the backends of its application_name) at 1–3 random instants of [0, D).
+// That pass must end by itself with exit 0 or 1; a final pass runs and the
+// same five checks apply.
+//
 // D is the duration of an uninterrupted pass, measured before the trials
 // with as many passes at once as trials run. TestMain builds cmd/reaper once,
 // without -race, so the processes stay fast. PATCH and DELETE take a few
@@ -37,8 +44,8 @@
 // SQLite state dirs live in /dev/shm where it exists: SIGKILL keeps the page
 // cache, so fsync only costs time here.
 //
-// Short form (CI, the default and -short): 50 trials, a few seconds each,
-// four at a time.
+// Short form (CI, the default and -short): 50 kill trials and 50 database-fault
+// trials, a few seconds each, four at a time.
 // Long form, 500 trials:
 //
 //	CRASH_TRIALS=500 go test ./internal/crashtest -run TestCrash -v

@@ -210,3 +210,17 @@ func readStore(t *testing.T, h dbHandle) stored {
 	rows.Close()
 	return st
 }
+
+// terminateSessions ends every session of the reaper on the server, as a
+// server restart, an idle-session killer or an operator would, and says how
+// many it ended.
+func (s *trialStore) terminateSessions(ctx context.Context) (int64, error) {
+	conn, err := pgx.Connect(ctx, s.base)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(context.Background())
+	var n int64
+	err = conn.QueryRow(ctx, `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1`, s.appName).Scan(&n)
+	return n, err
+}

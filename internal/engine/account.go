@@ -507,7 +507,8 @@ func (p *accountPass) record(ctx context.Context, evs ...store.Event) error {
 	p.stamp(evs)
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if err := p.e.o.Store.AppendEventsIf(wctx, store.Guard{Lease: p.lease}, evs...); err != nil {
+	err := retryWrite(wctx, func() error { return p.e.o.Store.AppendEventsIf(wctx, store.Guard{Lease: p.lease}, evs...) })
+	if err != nil {
 		p.lostLease(err)
 		p.log.Error("write audit rows", "error", err)
 		return fmt.Errorf("write audit rows: %w", err)
@@ -541,7 +542,8 @@ func (p *accountPass) write(ctx context.Context, g store.Guard, st store.Custome
 	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if err := p.e.o.Store.TransitionIf(wctx, g, st, evs...); err != nil {
+	err := retryWrite(wctx, func() error { return p.e.o.Store.TransitionIf(wctx, g, st, evs...) })
+	if err != nil {
 		p.lostLease(err)
 		p.log.Error("write customer state", "customer_id", st.CustomerID, "state", st.State, "error", err)
 		return fmt.Errorf("record customer %s as %s: %w", st.CustomerID, st.State, err)

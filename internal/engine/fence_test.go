@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -204,6 +205,38 @@ func TestAPassLongerThanItsLeaseKeepsItByRenewing(t *testing.T) {
 			r := h.pass(func(o *engine.Options) { o.LeaseTTL = 1500 * time.Millisecond })
 			require.Equal(t, store.RunSucceeded, r.Status, "%+v\n%s", r.Accounts, h.logs.String())
 			require.Equal(t, []string{"slow-a", "slow-b"}, h.gone())
+		})
+	}
+}
+
+// flakyStore fails the next writes of a delete result, as a terminated
+// database session fails the statement it was running.
+type flakyStore struct {
+	store.Store
+	fails atomic.Int32
+}
+
+func (f *flakyStore) TransitionIf(ctx context.Context, g store.Guard, cs store.CustomerState, evs ...store.Event) error {
+	if cs.State == store.StateDeleted && f.fails.Add(-1) >= 0 {
+		return errors.New("FATAL: terminating connection due to administrator command (SQLSTATE 57P01)")
+	}
+	return f.Store.TransitionIf(ctx, g, cs, evs...)
+}
+
+func TestAResultWriteThatFailsOnceIsRetriedAndTheDeletionRecorded(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			flaky := &flakyStore{}
+			flaky.fails.Store(1)
+			h := newHarness(t, opts{customers: []pcsim.SeedCustomer{ci("old", 10*day, software())},
+				store: func(tb testing.TB) store.Store { flaky.Store = b.open(tb); return flaky }})
+			r := h.pass()
+			require.Equal(t, int32(-1), flaky.fails.Load(), "the result write failed once, then was retried")
+			require.Equal(t, store.RunSucceeded, r.Status)
+			require.Equal(t, engine.OutcomeDeleted, item(t, r, h.id("old")).Outcome)
+			require.Equal(t, store.StateDeleted, h.state("old").State)
+			require.True(t, has(h.customerEvents("old"), store.ActionDelete, store.OutcomeOK), "the deletion is in the audit")
 		})
 	}
 }

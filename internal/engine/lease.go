@@ -94,3 +94,31 @@ func (p *accountPass) lostLease(err error) {
 		p.lose(fmt.Errorf("%w: %v", errLeaseLost, err))
 	}
 }
+
+// writeRetries are the waits before the later attempts of a write that
+// failed for a reason other than its guard: a database session that was
+// terminated or a failover costs a statement per pooled connection (up to
+// the pool's size: each failed attempt discards one dead connection), and a
+// new connection answers the retry. 1.55 s in all. A retry can write an event twice if the failed attempt
+// did commit (its answer lost): a duplicate row, never a missing one.
+var writeRetries = []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond}
+
+// retryWrite runs write until it succeeds, its guard refuses it (lease lost,
+// customer protected: final answers), the retries are used up, or ctx ends.
+func retryWrite(ctx context.Context, write func() error) error {
+	err := write()
+	for _, wait := range writeRetries {
+		if err == nil || errors.Is(err, store.ErrLeaseLost) || errors.Is(err, store.ErrProtected) {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		err = write()
+	}
+	return err
+}
