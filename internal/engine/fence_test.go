@@ -168,7 +168,7 @@ func TestAPassThatLostItsLeaseMakesNoFurtherMutatingCallAndTheNewHolderFinishes(
 			}
 			h = newHarness(t, o)
 
-			r := h.pass(func(o *engine.Options) { o.LeaseTTL = 4 * time.Second })
+			r := h.pass(func(o *engine.Options) { o.LeaseTTL = 20 * time.Second })
 
 			require.True(t, stolen.Load())
 			mu.Lock()
@@ -200,9 +200,9 @@ func TestAPassLongerThanItsLeaseKeepsItByRenewing(t *testing.T) {
 			h := newHarness(t, opts{
 				customers: []pcsim.SeedCustomer{ci("slow-a", 10*day, software()), ci("slow-b", 10*day, software())},
 				store:     b.open,
-				sim:       pcsim.Config{CancelDelay: [2]time.Duration{2500 * time.Millisecond, 3 * time.Second}},
+				sim:       pcsim.Config{CancelDelay: [2]time.Duration{4 * time.Second, 4500 * time.Millisecond}},
 			})
-			r := h.pass(func(o *engine.Options) { o.LeaseTTL = 1500 * time.Millisecond })
+			r := h.pass(func(o *engine.Options) { o.LeaseTTL = 3 * time.Second })
 			require.Equal(t, store.RunSucceeded, r.Status, "%+v\n%s", r.Accounts, h.logs.String())
 			require.Equal(t, []string{"slow-a", "slow-b"}, h.gone())
 		})
