@@ -149,6 +149,9 @@ func connectObserved(cfg *policy.Config, logger *slog.Logger, observe func(accou
 			MaxRetryWait: time.Duration(cfg.Limits.MaxRetryWait),
 			MaxListed:    cfg.Limits.MaxListed,
 			Observe:      obs,
+			// Certificate credentials; both empty for the other forms.
+			ClientCertificate: a.ClientCertificate,
+			ClientKey:         []byte(a.ClientKey.Reveal()),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("partner center client for account %s: %w", a.Name, err)

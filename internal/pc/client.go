@@ -44,6 +44,18 @@ type Config struct {
 	// records, in at most MaxListed pages.
 	MaxListed int
 
+	// ClientCertificate and ClientKey (PEM; RSA) replace ClientSecret with
+	// certificate credentials: each token request carries a client assertion
+	// signed with the key and naming the certificate by its x5t thumbprint.
+	ClientCertificate []byte
+	ClientKey         []byte // never logged
+	// RefreshToken switches to App+User credentials: the refresh-token grant
+	// with ClientID and ClientSecret. Partner Center rotates refresh tokens;
+	// the client uses the newest and hands each new one to OnRefreshToken so
+	// the caller can keep it (an error there is logged, the call goes on).
+	RefreshToken   string // never logged
+	OnRefreshToken func(ctx context.Context, newToken string) error
+
 	// Observe, when set, is called once per HTTP attempt (API and token
 	// endpoint alike) after its answer is read or its transport failed. It
 	// is called from the calling goroutine, concurrently for concurrent
@@ -106,6 +118,8 @@ type Client struct {
 	maxRetries  int
 	max429      int
 	observer    func(RequestInfo)
+	cert        *certCredential
+	onRefresh   func(context.Context, string) error
 
 	// Waits between attempts; tests in this package shorten them.
 	retryDelays  []time.Duration // after the 1st, 2nd, 3rd… 5xx / network failure
@@ -172,6 +186,13 @@ func New(cfg Config) (*Client, error) {
 	}
 	if c.maxListed <= 0 {
 		c.maxListed = defaultMaxListed
+	}
+	c.tokens.refresh = cfg.RefreshToken
+	c.onRefresh = cfg.OnRefreshToken
+	if len(cfg.ClientCertificate) > 0 || len(cfg.ClientKey) > 0 {
+		if c.cert, err = parseCertCredential(cfg.ClientCertificate, cfg.ClientKey); err != nil {
+			return nil, fmt.Errorf("partner center: %w", err)
+		}
 	}
 	if c.pageSize <= 0 {
 		c.pageSize = defaultPageSize

@@ -10,7 +10,6 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,6 +29,9 @@ type tokenCache struct {
 	mu       sync.Mutex
 	token    string
 	previous string // kept only so redact can still scrub it
+
+	refresh    string   // the newest refresh token (App+User), "" for app-only
+	oldRefresh []string // the last refresh tokens replaced, kept only so redact can scrub them
 	expires  time.Time
 	call     *tokenCall // the fetch in progress, shared by concurrent callers
 }
@@ -44,7 +46,7 @@ type tokenCall struct {
 func (c *Client) secrets() []string {
 	c.tokens.mu.Lock()
 	defer c.tokens.mu.Unlock()
-	return []string{c.secret, c.tokens.token, c.tokens.previous}
+	return append([]string{c.secret, c.tokens.token, c.tokens.previous, c.tokens.refresh}, c.tokens.oldRefresh...)
 }
 
 // token returns a usable access token. stale, when not empty, is a token the
@@ -96,6 +98,7 @@ type tokenAnswer struct {
 	AccessToken      string          `json:"access_token"`
 	ExpiresIn        json.RawMessage `json:"expires_in"`
 	ExpiresOn        json.RawMessage `json:"expires_on"`
+	RefreshToken     string          `json:"refresh_token"`
 	Error            string          `json:"error"`
 	ErrorDescription string          `json:"error_description"`
 }
@@ -104,17 +107,17 @@ type tokenAnswer struct {
 // 429 and network failures like API calls.
 func (c *Client) fetchToken(ctx context.Context) (string, time.Time, error) {
 	const op = "fetch token"
-	form := url.Values{
-		"grant_type":    {"client_credentials"},
-		"client_id":     {c.clientID},
-		"client_secret": {c.secret},
-		"resource":      {c.resource},
-	}.Encode()
 
 	start := time.Now()
 	cl := &call{op: op} // for the retry log lines
 	for attempt := 0; ; attempt++ {
 		c.tokenFetches.Add(1)
+		// Built per attempt: a client assertion is single-use and short-lived,
+		// and a refresh token may have rotated meanwhile.
+		form, err := c.tokenForm()
+		if err != nil {
+			return "", time.Time{}, &Error{Op: op, Err: err}
+		}
 		tok, expires, err := c.fetchTokenOnce(ctx, op, form, attempt+1)
 		if err == nil {
 			return tok, expires, nil
@@ -199,6 +202,7 @@ func (c *Client) fetchTokenOnce(ctx context.Context, op, form string, attempt in
 	if err != nil {
 		return "", time.Time{}, &Error{Op: op, StatusCode: resp.StatusCode, Err: err}
 	}
+	c.rotate(ctx, ans.RefreshToken)
 	return ans.AccessToken, tokenExpiry(ans, start), nil
 }
 

@@ -3,6 +3,7 @@ package pcsim
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -42,6 +43,12 @@ type Config struct {
 	// EntitlementsAppOnlyForbidden answers GET entitlements with 403 code 900150,
 	// as documented for app-only tokens (every token this simulator issues is app-only).
 	EntitlementsAppOnlyForbidden bool
+	// ClientCertificate, when set, makes client_credentials require a client
+	// assertion signed by this certificate's key (no client secret).
+	ClientCertificate *x509.Certificate
+	// RefreshToken, when set, enables the App+User refresh-token grant with
+	// rotation: every grant answers a new refresh token and voids the old one.
+	RefreshToken string
 	// Chaos, when set, injects the faults it describes (see Chaos); nil: none.
 	Chaos *Chaos
 }
@@ -66,6 +73,7 @@ type Server struct {
 	inFlight  int
 
 	stormUntil time.Time // chaos: every API request is refused with 429 until then
+	refresh    string    // the refresh token accepted now (rotates)
 }
 
 // New returns a simulator with no customers.
@@ -90,6 +98,7 @@ func New(cfg Config) *Server {
 	return &Server{
 		cfg:      cfg,
 		now:      now,
+		refresh:  cfg.RefreshToken,
 		rng:      mrand.New(mrand.NewPCG(uint64(cfg.Seed), 0x7069736d)), //nolint:gosec // simulation, not security
 		tokenTID: tid,
 		tokens:   map[string]*token{},

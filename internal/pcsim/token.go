@@ -77,8 +77,9 @@ func (s *Server) issueToken(r *http.Request, tenant string, v2 bool) reply {
 		return tokenError(http.StatusBadRequest, "invalid_request", 900144, "The request body must be a form.")
 	}
 	form := r.PostForm
-	if gt := form.Get("grant_type"); gt != "client_credentials" {
-		return tokenError(http.StatusBadRequest, "unsupported_grant_type", 70003, fmt.Sprintf("The app requested an unsupported grant type %q.", gt))
+	grant := form.Get("grant_type")
+	if grant != "client_credentials" && (grant != "refresh_token" || s.cfg.RefreshToken == "") {
+		return tokenError(http.StatusBadRequest, "unsupported_grant_type", 70003, fmt.Sprintf("The app requested an unsupported grant type %q.", grant))
 	}
 	clientID := form.Get("client_id")
 	if clientID == "" {
@@ -90,8 +91,20 @@ func (s *Server) issueToken(r *http.Request, tenant string, v2 bool) reply {
 	if s.cfg.ClientID != "" && !equalSecret(clientID, s.cfg.ClientID) {
 		return tokenError(http.StatusUnauthorized, "invalid_client", 700016, "Application was not found in the directory.")
 	}
-	if s.cfg.ClientSecret != "" && !equalSecret(form.Get("client_secret"), s.cfg.ClientSecret) {
+	if grant == "client_credentials" && s.cfg.ClientCertificate != nil {
+		if rp, ok := s.checkAssertion(r, form, clientID, s.now()); !ok {
+			return rp
+		}
+	} else if s.cfg.ClientSecret != "" && !equalSecret(form.Get("client_secret"), s.cfg.ClientSecret) {
 		return tokenError(http.StatusUnauthorized, "invalid_client", 7000215, "Invalid client secret provided.")
+	}
+	var newRefresh string
+	if grant == "refresh_token" {
+		var rp reply
+		var ok bool
+		if newRefresh, rp, ok = s.checkRefreshGrant(form); !ok {
+			return rp
+		}
 	}
 
 	var resource string
@@ -136,9 +149,10 @@ func (s *Server) issueToken(r *http.Request, tenant string, v2 bool) reply {
 
 	ttl := int64(s.cfg.TokenTTL / time.Second)
 	if v2 {
-		return jsonReply(http.StatusOK, wireTokenV2{TokenType: "Bearer", ExpiresIn: ttl, ExtExpiresIn: ttl, AccessToken: access})
+		return jsonReply(http.StatusOK, wireTokenV2{TokenType: "Bearer", ExpiresIn: ttl, ExtExpiresIn: ttl, AccessToken: access, RefreshToken: newRefresh})
 	}
 	return jsonReply(http.StatusOK, wireTokenV1{
+		RefreshToken: newRefresh,
 		TokenType:    "Bearer",
 		ExpiresIn:    strconv.FormatInt(ttl, 10),
 		ExtExpiresIn: strconv.FormatInt(ttl, 10),
