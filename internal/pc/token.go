@@ -32,8 +32,8 @@ type tokenCache struct {
 
 	refresh    string   // the newest refresh token (App+User), "" for app-only
 	oldRefresh []string // the last refresh tokens replaced, kept only so redact can scrub them
-	expires  time.Time
-	call     *tokenCall // the fetch in progress, shared by concurrent callers
+	expires    time.Time
+	call       *tokenCall // the fetch in progress, shared by concurrent callers
 }
 
 type tokenCall struct {
