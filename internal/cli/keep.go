@@ -122,11 +122,12 @@ func newKeepListCmd(e *env) *cobra.Command {
 		Short:   "list the keeps, with who added them and why",
 		Args:    noArgs,
 	}
-	cmd.RunE = e.run(func(ctx context.Context, _ []string) int { return keepList(ctx, e) })
+	jsonOut := cmd.Flags().Bool("json", false, "print the keeps as a JSON array")
+	cmd.RunE = e.run(func(ctx context.Context, _ []string) int { return keepList(ctx, e, *jsonOut) })
 	return cmd
 }
 
-func keepList(ctx context.Context, e *env) int {
+func keepList(ctx context.Context, e *env, jsonOut bool) int {
 	_, st, code, ok := e.configStore(ctx, e.config)
 	if !ok {
 		return code
@@ -136,6 +137,13 @@ func keepList(ctx context.Context, e *env) int {
 	if err != nil {
 		fmt.Fprintf(e.stderr, "reaper keep list: %v\n", err)
 		return exitPartial
+	}
+	if jsonOut {
+		if err := writeJSON(e.stdout, keepsJSONOf(keeps, e.now())); err != nil {
+			fmt.Fprintf(e.stderr, "reaper keep list: %v\n", err)
+			return exitPartial
+		}
+		return exitOK
 	}
 	if len(keeps) == 0 {
 		fmt.Fprintln(e.stdout, "no keeps")

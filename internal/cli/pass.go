@@ -151,7 +151,7 @@ func (e *env) passWith(ctx context.Context, cfg *policy.Config, st store.Store, 
 		return exitPartial
 	}
 	if jsonOut {
-		if err := writeJSON(e.stdout, rep); err != nil {
+		if err := writeJSON(e.stdout, reportJSONOf(rep, planID)); err != nil {
 			fmt.Fprintf(e.stderr, "reaper: %v\n", err)
 			return exitPartial
 		}

@@ -27,11 +27,12 @@ func newWhyCmd(e *env) *cobra.Command {
 		Short: "explain what reaper knows and would do about a customer",
 		Args:  exactArgs(1),
 	}
-	cmd.RunE = e.run(func(ctx context.Context, args []string) int { return runWhy(ctx, e, args[0]) })
+	jsonOut := cmd.Flags().Bool("json", false, "print the explanation as JSON")
+	cmd.RunE = e.run(func(ctx context.Context, args []string) int { return runWhy(ctx, e, args[0], *jsonOut) })
 	return cmd
 }
 
-func runWhy(ctx context.Context, e *env, arg string) int {
+func runWhy(ctx context.Context, e *env, arg string, jsonOut bool) int {
 	id, cfg, st, code, ok := e.customerCommand(ctx, "why", arg)
 	if !ok {
 		return code
@@ -43,6 +44,13 @@ func runWhy(ctx context.Context, e *env, arg string) int {
 	if err != nil {
 		fmt.Fprintf(e.stderr, "reaper why: %s\n", oneLine(err.Error()))
 		return exitPartial
+	}
+	if jsonOut {
+		if err := writeJSON(e.stdout, explanationJSONOf(x)); err != nil {
+			fmt.Fprintf(e.stderr, "reaper why: %v\n", err)
+			return exitPartial
+		}
+		return exitOK
 	}
 	printExplanation(e.stdout, x)
 	return exitOK
