@@ -148,8 +148,7 @@ func (m *memStore) InFlight(_ context.Context, account string) ([]store.Customer
 	defer m.mu.Unlock()
 	var out []store.CustomerState
 	for _, cs := range m.customers[account] {
-		switch cs.State {
-		case store.StateSelected, store.StateCancelling, store.StateAwaitingCancel, store.StateDeleting:
+		if store.IsInFlight(cs.State) {
 			out = append(out, cs)
 		}
 	}

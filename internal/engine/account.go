@@ -416,13 +416,7 @@ func rank(state string) int {
 	return 1
 }
 
-func inFlight(state string) bool {
-	switch state {
-	case store.StateSelected, store.StateCancelling, store.StateAwaitingCancel, store.StateDeleting:
-		return true
-	}
-	return false
-}
+func inFlight(state string) bool { return store.IsInFlight(state) }
 
 // activity returns when each customer was added, from the partner activity
 // log. The log only ever makes a customer older than its first sighting, so

@@ -425,7 +425,7 @@ func (s *postgresStore) Plan(ctx context.Context, id uuid.UUID) (Plan, error) {
 
 func (s *postgresStore) InFlight(ctx context.Context, account string) ([]CustomerState, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+customerColumns+` FROM reaper_customers
-		WHERE account = $1 AND state IN ('selected', 'cancelling', 'awaiting_cancel', 'deleting') ORDER BY customer_id`, account)
+		WHERE account = $1 AND state IN `+inFlightSQL+` ORDER BY customer_id`, account)
 	if err != nil {
 		return nil, fmt.Errorf("customers in flight of account %s: %w", account, err)
 	}

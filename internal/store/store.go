@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -168,6 +169,22 @@ const (
 	StateBlocked        = "blocked"
 	StateReappeared     = "reappeared"
 )
+
+// InFlightStates are the states a pass leaves a customer in between selected and deleted: a later pass
+// resumes it from there. Both stores' "in flight" SQL and the engine's IsInFlight are built from this one list.
+var InFlightStates = []string{StateSelected, StateCancelling, StateAwaitingCancel, StateDeleting}
+
+// IsInFlight says whether state is one of InFlightStates.
+func IsInFlight(state string) bool { return slices.Contains(InFlightStates, state) }
+
+// inFlightSQL is InFlightStates as an SQL list, for "state IN (…)" in both stores.
+var inFlightSQL = func() string {
+	q := make([]string, len(InFlightStates))
+	for i, st := range InFlightStates {
+		q[i] = "'" + st + "'"
+	}
+	return "(" + strings.Join(q, ", ") + ")"
+}()
 
 // Event actions (reaper_events.action, reaper_customers.pending_action).
 const (

@@ -8,6 +8,7 @@ package storetest
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -539,6 +540,10 @@ func (s suite) inFlight(t *testing.T) {
 		ids = append(ids, cs.CustomerID+":"+cs.State)
 	}
 	require.Equal(t, []string{"c-2:selected", "c-3:cancelling", "c-4:awaiting_cancel", "c-5:deleting"}, ids)
+	for _, state := range states {
+		require.Equal(t, slices.ContainsFunc(got, func(cs store.CustomerState) bool { return cs.State == state }),
+			store.IsInFlight(state), "IsInFlight(%s) agrees with the store's SQL", state)
+	}
 }
 
 func (s suite) customerCounts(t *testing.T) {
