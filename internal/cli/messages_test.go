@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -86,6 +88,21 @@ func TestMessages(t *testing.T) {
 			r := reaper(t, append(cmd, "--config", path)...)
 			require.Equal(t, 2, r.code, "%v: %s", cmd, r)
 			require.Contains(t, r.stderr, "database.url")
+		}
+	})
+
+	t.Run("a state_dir that is a file is a config error, exit 2", func(t *testing.T) {
+		path := writeConfig(t, nil, "")
+		text, err := os.ReadFile(path)
+		require.NoError(t, err)
+		file := filepath.Join(t.TempDir(), "a-file")
+		require.NoError(t, os.WriteFile(file, nil, 0o600))
+		text = regexp.MustCompile(`(?m)^state_dir: .*$`).ReplaceAll(text, []byte("state_dir: "+file))
+		require.NoError(t, os.WriteFile(path, text, 0o600))
+		for _, cmd := range [][]string{{"validate"}, {"once", "--dry-run"}, {"keep", "list"}} {
+			r := reaper(t, append(cmd, "--config", path)...)
+			require.Equal(t, 2, r.code, "%v: %s", cmd, r)
+			require.Contains(t, r.stderr, "state_dir")
 		}
 	})
 
