@@ -201,6 +201,11 @@ func (s Scenario) config(ids []identity, bases []string, stateDir string) *polic
 			DrainTimeout:      policy.Duration(30 * time.Second),
 		},
 	}
+	if s.Defaults {
+		lim := policy.Defaults()
+		lim.MaxDeletesPerPass = max(lim.MaxDeletesPerPass, s.Customers-s.Keepers)
+		cfg.Limits = lim
+	}
 	domain := regexp.MustCompile(`(?i)^ci-`)
 	golden := regexp.MustCompile(`^` + goldenCompany)
 	for i, id := range ids {

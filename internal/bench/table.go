@@ -119,6 +119,19 @@ func Targets(rs []Result) []Target {
 				x := float64(sw) / float64(r.Wall)
 				ts = append(ts, Target{"small: ≥ 20 × faster than the sample", done && x >= 20, fmt.Sprintf("%.1f× (%s vs %s)", x, dur(r.Wall), dur(sw))})
 			}
+		case s.Name == "defaults":
+			lb := r.Bound.Lower()
+			ts = append(ts, Target{"defaults: wall ≤ 2 × lower bound", done && r.Wall <= 2*lb, fmt.Sprintf("%s = %s × %s", dur(r.Wall), times(r.Wall, lb), dur(lb))})
+			if sw := sampleOf(rs, s.Name); sw > 0 {
+				x := float64(sw) / float64(r.Wall)
+				ts = append(ts, Target{"defaults: ≥ 30 × faster than the sample", done && x >= 30, fmt.Sprintf("%.1f× (%s vs %s)", x, dur(r.Wall), dur(sw))})
+			}
+		case s.Name == "full-defaults":
+			lb := r.Bound.Lower()
+			ts = append(ts,
+				Target{"full at the defaults: wall ≤ 1.15 × lower bound", done && r.Wall <= lb*115/100, fmt.Sprintf("%s = %s × %s", dur(r.Wall), times(r.Wall, lb), dur(lb))},
+				Target{"full at the defaults: ≤ 2 API calls per live order", r.Calls <= 2*r.Orders, fmt.Sprintf("%s (%d calls, %d orders)", ratio(float64(r.Calls), float64(r.Orders)), r.Calls, r.Orders)},
+				Target{"full at the defaults: zero 429s", r.Throttled == 0 && r.ClientThrottled == 0, fmt.Sprintf("%d", r.Throttled)})
 		case s.Name == "throttled":
 			ts = append(ts,
 				Target{"throttled: no request beyond the cap", r.Throttled == 0 && r.PeakPerMinute <= s.ClientRate, fmt.Sprintf("peak %d/min of %d, %d 429s", r.PeakPerMinute, s.ClientRate, r.Throttled)},

@@ -23,9 +23,13 @@ func newBenchCmd(e *env) *cobra.Command {
 	name := cmd.Flags().String("scenario", "all", "`scenario`: "+strings.Join(bench.Names(), ", "))
 	quick := cmd.Flags().Bool("quick", false, "scale every scenario down to run in seconds (a smoke test, not a measurement)")
 	sample := cmd.Flags().Bool("sample", true, "also run the sample algorithm where the scenario compares with it (--sample=false saves ~10 min on full)")
-	concurrency := cmd.Flags().Int("concurrency", bench.DefaultConcurrency, "the engine's limits.concurrency (customers in flight per account)")
+	concurrency := cmd.Flags().Int("concurrency", bench.DefaultConcurrency, "the engine's limits.concurrency (calls and steps in flight per account); unset, the defaults scenarios use the engine's default")
 	cmd.RunE = e.run(func(ctx context.Context, _ []string) int {
-		return runBench(ctx, e, *name, *quick, *sample, *concurrency)
+		c := *concurrency
+		if !cmd.Flags().Changed("concurrency") {
+			c = 0 // each scenario's own (the defaults scenarios: the engine's default)
+		}
+		return runBench(ctx, e, *name, *quick, *sample, c)
 	})
 	return cmd
 }
@@ -41,7 +45,7 @@ func runBench(ctx context.Context, e *env, name string, quick, sample bool, conc
 		return exitOK
 	}
 	scenarios, err := bench.Lookup(name, quick)
-	if err == nil && concurrency < 1 {
+	if err == nil && concurrency < 0 {
 		err = fmt.Errorf("--concurrency must be at least 1")
 	}
 	if err != nil {
@@ -51,7 +55,9 @@ func runBench(ctx context.Context, e *env, name string, quick, sample bool, conc
 	var results []bench.Result
 	for _, s := range scenarios {
 		s.Baseline = s.Baseline && sample
-		s.Concurrency = concurrency
+		if concurrency > 0 {
+			s.Concurrency = concurrency
+		}
 		fmt.Fprintf(e.stderr, "%s: %s\n", s.Name, s.Description)
 		rs, err := bench.Run(ctx, s, e.stderr)
 		if err != nil {

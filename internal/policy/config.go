@@ -134,6 +134,9 @@ type Keep struct {
 // clouds are the values `cloud:` accepts.
 var clouds = []string{"public", "china", "usgov"}
 
+// Defaults returns the limits a config that sets none gets.
+func Defaults() Limits { return defaultLimits() }
+
 func defaultLimits() Limits {
 	return Limits{
 		Concurrency:       8,
