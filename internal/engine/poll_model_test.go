@@ -85,19 +85,26 @@ func TestTheCancelModelSettlesWhereAboutOneFirstPollInTenIsEarly(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	m := newCancelModel(50*time.Millisecond, time.Hour)
 	early := 0
+	var sum time.Duration
 	const warm, n = 200, 4000
 	for i := range warm + n {
 		delay := time.Second + time.Duration(r.Int64N(int64(time.Second)))
 		w, base := m.firstWait()
 		m.observe(w, base, w >= delay)
-		if i >= warm && w < delay {
-			early++
+		if i >= warm {
+			sum += w
+			if w < delay {
+				early++
+			}
 		}
 	}
 	frac := float64(early) / n
 	require.InDelta(t, 0.10, frac, 0.06, "share of early first polls")
-	require.Greater(t, m.expect, 1500*time.Millisecond)
-	require.Less(t, m.expect, 2200*time.Millisecond)
+	// The mean first wait sits near the delay's 90th percentile (1.9 s), not
+	// at its maximum or beyond.
+	mean := sum / n
+	require.Greater(t, mean, 1600*time.Millisecond)
+	require.Less(t, mean, 2150*time.Millisecond)
 }
 
 func TestTheCancelModelIsSavedOnlyWhenItLearnedSomethingAndRestoredWithinBounds(t *testing.T) {
