@@ -136,6 +136,19 @@ func TestUnblockResumesOnlyABlockedCustomer(t *testing.T) {
 	require.Contains(t, r.stdout, "blocked 1")
 	require.True(t, present(sb.sim)[idAncient])
 
+	// A blocked customer that a grace policy had marked (an older row): the
+	// mark must not survive the unblock.
+	cfg, err := policy.Load(path)
+	require.NoError(t, err)
+	st, err := store.Open(t.Context(), "", cfg.StateDir)
+	require.NoError(t, err)
+	cs, ok, err := st.Customer(t.Context(), "tip", idAncient)
+	require.NoError(t, err)
+	require.True(t, ok)
+	cs.MarkedAt, cs.DeleteAfter = time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour)
+	require.NoError(t, st.Transition(t.Context(), cs))
+	require.NoError(t, st.Close())
+
 	r = reaper(t, "unblock", idOld1, "--config", path)
 	require.Equal(t, 1, r.code, "a deleted customer is not blocked: %s", r)
 	require.Contains(t, r.stderr, "not blocked")
@@ -144,15 +157,15 @@ func TestUnblockResumesOnlyABlockedCustomer(t *testing.T) {
 	require.Equal(t, 0, r.code, r)
 	require.Contains(t, r.stdout, "unblocked "+idAncient)
 
-	cfg, err := policy.Load(path)
-	require.NoError(t, err)
-	st, err := store.Open(t.Context(), "", cfg.StateDir)
+	st, err = store.Open(t.Context(), "", cfg.StateDir)
 	require.NoError(t, err)
 	defer st.Close()
-	cs, ok, err := st.Customer(t.Context(), "tip", idAncient)
+	cs, ok, err = st.Customer(t.Context(), "tip", idAncient)
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.Equal(t, store.StateSeen, cs.State)
+	require.True(t, cs.MarkedAt.IsZero(), "the mark survived the unblock")
+	require.True(t, cs.DeleteAfter.IsZero())
 	evs, err := st.CustomerEvents(t.Context(), idAncient)
 	require.NoError(t, err)
 	last := evs[len(evs)-1]

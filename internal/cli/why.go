@@ -171,6 +171,8 @@ func runUnblock(ctx context.Context, e *env, arg string) int {
 		cs.Reason = ""
 		cs.StateAt = now
 		cs.PendingAction, cs.PendingOrderID, cs.PendingRequestID = "", "", ""
+		// A resolved customer needs a new mark and a full grace, like a failed one.
+		cs.MarkedAt, cs.DeleteAfter = time.Time{}, time.Time{}
 		ev := store.Event{At: now, Account: cs.Account, CustomerID: cs.CustomerID, Domain: cs.Domain, Policy: cs.Policy,
 			Action: store.ActionResume, Outcome: store.OutcomeOK, Detail: "unblocked by " + user}
 		if err := st.Transition(ctx, cs, ev); err != nil {

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -46,11 +47,11 @@ type accountPass struct {
 	// cancels is the account's cancellation model (poll.go), read before
 	// the first customer and saved after the last.
 	cancels *cancelModel
+	halted atomic.Bool // a guard stopped the account after the listing (halt)
 
 	mu     sync.Mutex
 	report AccountReport
 	items  []Item
-	counts store.Counts
 }
 
 // candidate is a customer the pass will reap.
@@ -88,8 +89,10 @@ func (p *accountPass) run(ctx context.Context) {
 		return
 	}
 	if !ok {
-		// Another tipreaper is the leader for this account: not a failure.
+		// Another daemon is the leader for this account: a stand-by's pass
+		// is not a failure, but an apply or a dry run did not do its work.
 		p.log.Info("another tipreaper works this account; skipping it this pass")
+		p.report.Held = true
 		p.report.Reason = "another tipreaper holds this account's lease"
 		return
 	}
@@ -98,9 +101,11 @@ func (p *accountPass) run(ctx context.Context) {
 		lease.release(ctx)
 		if cause := context.Cause(ctx); errors.Is(cause, errLeaseLost) {
 			p.log.Error("lost the account's lease mid-pass: stopped working it; the new holder resumes its customers", "error", cause)
+			p.mu.Lock()
 			p.report.Stopped = true
 			p.report.Guard = GuardLease
 			p.report.Reason = cause.Error() + "; another tipreaper may have taken it over and resumes its customers"
+			p.mu.Unlock()
 		}
 	}()
 
@@ -123,19 +128,25 @@ func (p *accountPass) run(ctx context.Context) {
 	p.reapAll(ctx, cands)
 }
 
+// maxClockSkew is how far the local clock may be from Partner Center's before
+// a pass trusts neither: ages, grace periods and plan ages all come from it.
+const maxClockSkew = 5 * time.Minute
+
 // stop ends the account's pass before any mutating call and records why.
 func (p *accountPass) stop(ctx context.Context, guard, reason string) {
 	p.report.Stopped = true
 	p.report.Guard = guard
 	p.report.Reason = reason
-	p.log.Error("account pass stopped before any change", "reason", reason)
-	p.record(ctx, store.Event{Action: store.ActionGuard, Outcome: store.OutcomeError, Error: reason,
+	p.log.Error("guard stopped the account", "guard", guard, "reason", reason)
+	_ = p.record(ctx, store.Event{Action: store.ActionGuard, Outcome: store.OutcomeError, Error: reason,
 		Detail: "no customer of this account is touched this pass"})
 }
 
-// prepare lists, sights and decides; it runs every guard and writes the
-// plan. It returns the candidates to reap, or ok=false when a guard stopped
-// the account.
+// prepare lists, sights and classifies the account's customers, runs every
+// guard over that classification, then the effects that come before the
+// reaping (reconciliation, flags, unmarks, skips, marks, plan rows). It
+// returns the candidates to reap, or ok=false when a guard stopped the
+// account.
 func (p *accountPass) prepare(ctx context.Context) (cands []*candidate, ok bool) {
 	now := p.e.o.Now()
 	customers, err := p.pc.ListCustomers(p.work)
@@ -144,13 +155,24 @@ func (p *accountPass) prepare(ctx context.Context) (cands []*candidate, ok bool)
 		p.stop(ctx, GuardListing, err.Error())
 		return nil, false
 	}
-	p.report.Listed = len(customers)
-	p.counts.Listed = len(customers)
+	l, err := checkListing(customers)
+	if err != nil {
+		p.stop(ctx, GuardListingDefect, err.Error())
+		return nil, false
+	}
+	for _, id := range l.collapsed {
+		p.log.Warn("customer listed more than once with the same profile; counted once", "customer_id", id)
+	}
+	p.report.Listed = len(l.customers)
+	// Before anything is written from the local clock (first sightings).
+	if reason := p.clockGuard(); reason != "" {
+		p.stop(ctx, GuardClock, reason)
+		return nil, false
+	}
 
 	added := p.activity(now)
-
-	sightings := make([]store.Sighting, len(customers))
-	for i, c := range customers {
+	sightings := make([]store.Sighting, len(l.customers))
+	for i, c := range l.customers {
 		sightings[i] = store.Sighting{CustomerID: c.ID, Domain: c.CompanyProfile.Domain, CompanyName: c.CompanyProfile.CompanyName}
 	}
 	states, err := p.e.o.Store.Sight(ctx, p.acct.Name, sightings, now)
@@ -158,16 +180,16 @@ func (p *accountPass) prepare(ctx context.Context) (cands []*candidate, ok bool)
 		p.stop(ctx, GuardStore, fmt.Sprintf("record sightings: %v", err))
 		return nil, false
 	}
-	keeps, err := p.storeKeeps(ctx)
+	p.resighted(ctx, states)
+	keeps, err := storeKeeps(ctx, p.e.o.Store)
 	if err != nil {
 		p.stop(ctx, GuardStore, fmt.Sprintf("read reaper_keep: %v", err))
 		return nil, false
 	}
 	byID := make(map[string]store.CustomerState, len(states))
 	for _, s := range states {
-		byID[s.CustomerID] = s
+		byID[strings.ToLower(s.CustomerID)] = s
 	}
-
 	var planned map[string]store.PlanItem
 	if p.plan != nil {
 		planned = map[string]store.PlanItem{}
@@ -178,94 +200,31 @@ func (p *accountPass) prepare(ctx context.Context) (cands []*candidate, ok bool)
 		}
 	}
 
-	type decided struct {
-		st  store.CustomerState
-		dec policy.Decision
-		age time.Duration
-	}
-	var (
-		work     []decided
-		listed   = make(map[string]bool, len(customers))
-		perPol   = map[string]int{}
-		unmarks  []store.CustomerState
-		skips    []skip
-		reappear []store.CustomerState
-	)
-	for _, c := range customers {
-		listed[c.ID] = true
-		st, found := byID[c.ID]
+	// Classification: pure, the same as `reaper why`.
+	d := decider{cfg: p.e.o.Config, account: p.acct.Name, onlyPolicy: p.e.o.Policy, keeps: keeps, now: now}
+	cls := make([]classified, 0, len(l.customers))
+	listed := make(map[string]bool, len(l.customers))
+	for _, c := range l.customers {
+		st, found := byID[strings.ToLower(c.ID)]
 		if !found {
 			p.stop(ctx, GuardStore, fmt.Sprintf("the store returned no row for listed customer %s", c.ID))
 			return nil, false
 		}
-		earliest := st.FirstSeen
-		if t, ok := added[c.ID]; ok && (earliest.IsZero() || t.Before(earliest)) {
-			earliest = t
+		listed[st.CustomerID] = true
+		f := facts{st: st, added: added[st.CustomerID]}
+		cl := d.classify(f, planned)
+		if p.e.ageFromOldRelationship(ctx, p.acct.Name, f, cl) {
+			// Only a restart's first sighting counts (see ageFromOldRelationship).
+			f.added = time.Time{}
+			cl = d.classify(f, planned)
 		}
-		subj := policy.Subject{ID: c.ID, Domain: c.CompanyProfile.Domain, CompanyName: c.CompanyProfile.CompanyName,
-			AgeKnown: !earliest.IsZero(), MarkedAt: st.MarkedAt}
-		if subj.AgeKnown {
-			subj.Age = now.Sub(earliest)
-		}
-		dec := p.e.o.Config.Decide(p.acct.Name, subj, keeps, now, p.e.o.Policy)
-
-		if st.State == store.StateDeleted {
-			reappear = append(reappear, st)
-			continue
-		}
-		if planned != nil {
-			it, inPlan := planned[c.ID]
-			if !inPlan {
-				continue
-			}
-			if reason := stillPlanned(it, dec); reason != "" {
-				skips = append(skips, skip{p.newItem(st, dec, subj.Age, ActionSkip, "plan no longer holds: "+reason), true})
-				continue
-			}
-		}
-		switch dec.Verdict {
-		case policy.NotSelected:
-			if st.State == store.StateMarked || inFlight(st.State) {
-				unmarks = append(unmarks, st)
-			}
-			continue
-		case policy.Protected, policy.TooYoung, policy.AgeUnknown:
-			if st.State == store.StateMarked || inFlight(st.State) {
-				unmarks = append(unmarks, st)
-			}
-			// Protections are audited every pass; youth is not worth a row.
-			skips = append(skips, skip{p.newItem(st, dec, subj.Age, ActionSkip, dec.Reason), dec.Verdict == policy.Protected})
-			continue
-		}
-		if st.State == store.StateBlocked || st.State == store.StateReappeared {
-			it := p.newItem(st, dec, subj.Age, ActionSkip, "needs a person: "+st.Reason)
-			it.Outcome = OutcomeBlocked
-			skips = append(skips, skip{it, false})
-			continue
-		}
-		perPol[dec.Policy]++
-		work = append(work, decided{st, dec, subj.Age})
-	}
-	if planned != nil {
-		for id, it := range planned {
-			if !listed[id] {
-				skips = append(skips, skip{Item{Account: p.acct.Name, CustomerID: id, Domain: it.Domain, CompanyName: it.CompanyName,
-					Policy: it.Policy, Action: ActionSkip, Reason: "plan no longer holds: the customer is no longer listed"}, true})
-			}
-		}
+		cls = append(cls, cl)
 	}
 
 	// Guards: nothing below this block may run for an account that trips one.
-	for _, pol := range p.e.o.Config.PoliciesFor(p.acct.Name) {
-		if pol.MaxSelectedFraction <= 0 || len(customers) == 0 {
-			continue
-		}
-		n := perPol[pol.Name]
-		if frac := float64(n) / float64(len(customers)); frac > pol.MaxSelectedFraction {
-			p.stop(ctx, GuardFraction, fmt.Sprintf("policy %s selects %d of %d customers (%.0f%%), more than its max_selected_fraction %g",
-				pol.Name, n, len(customers), 100*frac, pol.MaxSelectedFraction))
-			return nil, false
-		}
+	if reason := fractionGuard(p.e.o.Config, p.acct.Name, cls); reason != "" {
+		p.stop(ctx, GuardFraction, reason)
+		return nil, false
 	}
 	tid, err := p.pc.TokenTenantID(p.work)
 	if err != nil {
@@ -277,114 +236,235 @@ func (p *accountPass) prepare(ctx context.Context) (cands []*candidate, ok bool)
 		return nil, false
 	}
 
-	// Observations and bookkeeping that are not mutating calls.
-	p.confirmGone(ctx, listed)
-	for _, st := range reappear {
-		it := p.newItem(st, policy.Decision{Policy: st.Policy}, 0, ActionSkip,
-			"recorded deleted at "+st.DeletedAt.UTC().Format(time.RFC3339)+" but listed again: needs a person")
-		it.Outcome = OutcomeReappeared
-		p.add(it, func(c *store.Counts) { c.Blocked++ })
-		ev := p.event(st, store.ActionReappeared, store.OutcomeError)
-		ev.Error = it.Reason
-		if p.dry {
-			p.record(ctx, ev)
+	// Effects. First settle what earlier passes left unanswered.
+	p.reconcile(ctx, listed)
+	return p.effects(ctx, cls, planned, listed, now), true
+}
+
+// ageFromOldRelationship says whether the customer's age came from an
+// activity log record older than a restart of its age: a customer that was
+// absent from a complete listing and listed again (Sight restarted its
+// first_seen, with a reappeared event) may be a relationship re-created with
+// the same id, and the log's add record of the old one must not age the new
+// one. Only customers the age would make act on are looked up; when the
+// lookup fails, the restart is assumed (the customer only gets younger).
+func (e *Engine) ageFromOldRelationship(ctx context.Context, account string, f facts, c classified) bool {
+	if f.added.IsZero() || !f.added.Before(f.st.FirstSeen) || c.kind != kindMark && c.kind != kindPending && c.kind != kindExpired {
+		return false
+	}
+	if f.st.Resighted {
+		return true
+	}
+	evs, err := e.o.Store.CustomerEvents(ctx, f.st.CustomerID)
+	if err != nil {
+		e.log.Warn("read the customer's audit rows; its age counts from its first sighting", "account", account, "customer_id", f.st.CustomerID, "error", err)
+		return true
+	}
+	return slices.ContainsFunc(evs, func(ev store.Event) bool {
+		return ev.Action == store.ActionReappeared && ev.Account == account
+	})
+}
+
+// resighted records the customers whose age Sight restarted.
+func (p *accountPass) resighted(ctx context.Context, states []store.CustomerState) {
+	for _, st := range states {
+		if !st.Resighted {
 			continue
 		}
-		st.State = store.StateReappeared
-		st.Reason = it.Reason
-		st.StateAt = now
-		p.transition(ctx, st, ev)
+		// A reappeared row with outcome ok: listed again after an absence (one
+		// with outcome error is a customer recorded deleted that came back).
+		ev := p.event(st, store.ActionReappeared, store.OutcomeOK)
+		ev.Detail = "absent from the previous complete listing and listed again: its age restarts at " + st.FirstSeen.UTC().Format(time.RFC3339)
+		p.log.Info("customer listed again after an absence; its age restarts", "customer_id", st.CustomerID, "domain", st.Domain,
+			"outcome", "resighted", "reason", ev.Detail)
+		_ = p.record(ctx, ev)
 	}
-	for _, st := range unmarks {
-		ev := p.event(st, store.ActionUnmark, store.OutcomeOK)
-		ev.Detail = fmt.Sprintf("no longer selected or now protected; was %s", st.State)
-		if p.dry {
-			ev.Outcome = store.OutcomeDryRun
-			p.record(ctx, ev)
-			continue
+}
+
+// clockGuard returns why the local clock cannot be trusted, or "": the Date
+// headers of the answers so far (the listing's) against the local clock.
+func (p *accountPass) clockGuard() string {
+	r, ok := p.pc.ClockSkew()
+	if !ok || max(r.Skew(), -r.Skew()) <= maxClockSkew {
+		return ""
+	}
+	return fmt.Sprintf("the local clock reads %s while Partner Center's Date header reads %s (skew %s, more than %s): ages and grace periods cannot be trusted",
+		r.Local.UTC().Format(time.RFC3339), r.Server.UTC().Format(time.RFC3339), r.Skew().Round(time.Second), maxClockSkew)
+}
+
+// effects writes what the classification decided for every customer that is
+// not reaped (unmarks, flags, skips, marks) and returns, in working order,
+// the candidates to reap, each with its plan row written.
+func (p *accountPass) effects(ctx context.Context, cls []classified, planned map[string]store.PlanItem, listed map[string]bool, now time.Time) []*candidate {
+	var work []classified
+	for i := range cls {
+		c := &cls[i]
+		if c.clearMark {
+			p.unmark(ctx, c, now)
 		}
-		st.State, st.Reason, st.StateAt = store.StateSeen, "no longer selected", now
-		st.MarkedAt, st.DeleteAfter = time.Time{}, time.Time{}
-		p.transition(ctx, st, ev)
-	}
-	for _, sk := range skips {
-		it := sk.item
-		if it.Outcome == "" {
+		switch c.kind {
+		case kindIgnore:
+		case kindReappeared:
+			p.flagReappeared(ctx, *c, now)
+		case kindNeedsPerson:
+			it := p.newItem(c.st, c.dec, c.subj.Age, ActionSkip, c.reason)
+			it.Outcome, it.Standing = OutcomeBlocked, true
+			if c.st.State == store.StateReappeared {
+				it.Outcome = OutcomeReappeared
+			}
+			p.add(it)
+		case kindProtected, kindPlanChanged:
+			// Protections and changed plans are audited every pass.
+			it := p.newItem(c.st, c.dec, c.subj.Age, ActionSkip, c.reason)
 			it.Outcome = OutcomeSkipped
+			p.add(it)
+			p.skipRow(ctx, it)
+		case kindYoung:
+			// Youth is not worth an audit row.
+			it := p.newItem(c.st, c.dec, c.subj.Age, ActionSkip, c.reason)
+			it.Outcome = OutcomeSkipped
+			p.add(it)
+		default:
+			work = append(work, *c)
 		}
-		if it.Outcome == OutcomeBlocked {
-			p.add(it, func(c *store.Counts) { c.Blocked++ })
-			continue
+	}
+	if planned != nil {
+		ids := make([]string, 0, len(planned))
+		for id := range planned {
+			if !listed[id] {
+				ids = append(ids, id)
+			}
 		}
-		p.add(it, func(c *store.Counts) { c.Skipped++ })
-		if sk.audit {
-			ev := store.Event{Action: store.ActionSkip, Outcome: store.OutcomeSkipped, CustomerID: it.CustomerID,
-				Domain: it.Domain, Policy: it.Policy, Detail: it.Reason}
-			p.record(ctx, ev)
+		slices.Sort(ids)
+		for _, id := range ids {
+			it := planned[id]
+			sk := Item{Account: p.acct.Name, CustomerID: id, Domain: it.Domain, CompanyName: it.CompanyName, Policy: it.Policy,
+				Action: ActionSkip, Reason: "plan no longer holds: the customer is no longer listed", Outcome: OutcomeSkipped}
+			p.add(sk)
+			p.skipRow(ctx, sk)
 		}
 	}
 
-	slices.SortFunc(work, func(a, b decided) int {
+	slices.SortFunc(work, func(a, b classified) int {
 		if c := cmp.Compare(rank(a.st.State), rank(b.st.State)); c != 0 {
 			return c
 		}
-		if c := cmp.Compare(b.age, a.age); c != 0 {
+		if c := cmp.Compare(b.subj.Age, a.subj.Age); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.st.CustomerID, b.st.CustomerID)
 	})
+	var cands []*candidate
 	deletes := 0
 	maxDeletes := p.e.o.Config.Limits.MaxDeletesPerPass
-	for _, d := range work {
-		switch d.dec.Verdict {
-		case policy.Mark:
-			it := p.newItem(d.st, d.dec, d.age, ActionMark, d.dec.Reason)
-			it.DeleteAt = d.dec.DeleteAt
-			ev := p.event(d.st, store.ActionMark, store.OutcomeOK)
-			ev.Policy = d.dec.Policy
-			ev.Detail = "marked; deleted by a pass after " + d.dec.DeleteAt.UTC().Format(time.RFC3339) + " if still selected"
-			if p.dry {
-				it.Outcome = OutcomeWouldMark
-				ev.Outcome = store.OutcomeDryRun
-				p.add(it, func(c *store.Counts) { c.Marked++ })
-				p.record(ctx, ev)
-				continue
-			}
-			it.Outcome = OutcomeMarked
-			p.add(it, func(c *store.Counts) { c.Marked++ })
-			st := d.st
-			st.State, st.Reason, st.Policy, st.StateAt = store.StateMarked, d.dec.Reason, d.dec.Policy, now
-			st.MarkedAt, st.DeleteAfter = now, d.dec.DeleteAt
-			p.transition(ctx, st, ev)
-		case policy.Pending:
-			it := p.newItem(d.st, d.dec, d.age, ActionWait, d.dec.Reason)
-			it.DeleteAt = d.dec.DeleteAt
+	for _, c := range work {
+		switch c.kind {
+		case kindMark:
+			p.mark(ctx, c, now)
+		case kindPending:
+			it := p.newItem(c.st, c.dec, c.subj.Age, ActionWait, c.reason)
+			it.DeleteAt = c.dec.DeleteAt
 			it.Outcome = OutcomePending
-			p.add(it, func(*store.Counts) {})
-		case policy.Expired:
+			p.add(it)
+		case kindExpired:
 			if maxDeletes > 0 && deletes >= maxDeletes {
-				it := p.newItem(d.st, d.dec, d.age, ActionSkip,
+				it := p.newItem(c.st, c.dec, c.subj.Age, ActionSkip,
 					fmt.Sprintf("max_deletes_per_pass (%d) reached; waits for the next pass", maxDeletes))
 				it.Outcome = OutcomeSkipped
-				p.add(it, func(c *store.Counts) { c.Skipped++ })
-				p.record(ctx, store.Event{Action: store.ActionSkip, Outcome: store.OutcomeSkipped, CustomerID: it.CustomerID,
-					Domain: it.Domain, Policy: it.Policy, Detail: it.Reason})
+				p.add(it)
+				p.skipRow(ctx, it)
 				continue
 			}
 			deletes++
-			it := p.newItem(d.st, d.dec, d.age, ActionDelete, d.dec.Reason)
-			idx := p.add(it, func(c *store.Counts) { c.Selected++ })
-			ev := p.event(d.st, store.ActionPlan, store.OutcomeOK)
-			ev.Policy = d.dec.Policy
-			ev.Detail = "delete: " + d.dec.Reason
+			it := p.newItem(c.st, c.dec, c.subj.Age, ActionDelete, c.reason)
+			it.selected = true
+			idx := p.add(it)
+			ev := p.event(c.st, store.ActionPlan, store.OutcomeOK)
+			ev.Policy = c.dec.Policy
+			ev.Detail = "delete: " + c.reason
 			if p.dry {
 				ev.Outcome = store.OutcomeDryRun
 			}
-			p.record(ctx, ev)
-			cands = append(cands, &candidate{state: d.st, dec: d.dec, age: d.age, item: idx})
+			_ = p.record(ctx, ev)
+			cands = append(cands, &candidate{state: c.st, dec: c.dec, age: c.subj.Age, item: idx})
 		}
 	}
-	return cands, true
+	return cands
+}
+
+// unmark clears a customer's mark (and an in-flight state that a decision no
+// longer backs): it needs a new mark and a full grace before it is deleted.
+// A failed or blocked customer keeps its state; only the mark goes.
+func (p *accountPass) unmark(ctx context.Context, c *classified, now time.Time) {
+	st := c.st
+	ev := p.event(st, store.ActionUnmark, store.OutcomeOK)
+	switch {
+	case c.kind == kindProtected:
+		ev.Detail = "now protected; was " + st.State
+	case c.st.State == store.StateFailed || c.st.State == store.StateBlocked:
+		ev.Detail = "its mark is cleared after it " + st.State + ": it needs a new mark and a full grace"
+	default:
+		ev.Detail = "no longer selected or now protected; was " + st.State
+	}
+	if p.dry {
+		ev.Outcome = store.OutcomeDryRun
+		_ = p.record(ctx, ev)
+		return
+	}
+	if st.State == store.StateMarked || inFlight(st.State) {
+		st.State, st.Reason, st.StateAt = store.StateSeen, "no longer selected", now
+	}
+	st.MarkedAt, st.DeleteAfter = time.Time{}, time.Time{}
+	if err := p.transition(ctx, st, ev); err == nil {
+		c.st = st
+	}
+}
+
+// flagReappeared records that a customer recorded deleted is listed again.
+// It is never deleted again automatically.
+func (p *accountPass) flagReappeared(ctx context.Context, c classified, now time.Time) {
+	st := c.st
+	it := p.newItem(st, policy.Decision{Policy: st.Policy}, 0, ActionSkip, c.reason)
+	it.Outcome = OutcomeReappeared
+	p.add(it)
+	ev := p.event(st, store.ActionReappeared, store.OutcomeError)
+	ev.Error = it.Reason
+	if p.dry {
+		_ = p.record(ctx, ev)
+		return
+	}
+	st.State, st.Reason, st.StateAt = store.StateReappeared, it.Reason, now
+	_ = p.transition(ctx, st, ev)
+}
+
+// mark records that a customer is selected and starts its grace.
+func (p *accountPass) mark(ctx context.Context, c classified, now time.Time) {
+	it := p.newItem(c.st, c.dec, c.subj.Age, ActionMark, c.reason)
+	it.DeleteAt = c.dec.DeleteAt
+	ev := p.event(c.st, store.ActionMark, store.OutcomeOK)
+	ev.Policy = c.dec.Policy
+	ev.Detail = "marked; deleted by a pass after " + c.dec.DeleteAt.UTC().Format(time.RFC3339) + " if still selected"
+	if p.dry {
+		it.Outcome = OutcomeWouldMark
+		ev.Outcome = store.OutcomeDryRun
+		p.add(it)
+		_ = p.record(ctx, ev)
+		return
+	}
+	st := c.st
+	st.State, st.Reason, st.Policy, st.StateAt = store.StateMarked, c.dec.Reason, c.dec.Policy, now
+	st.MarkedAt, st.DeleteAfter = now, c.dec.DeleteAt
+	if err := p.transition(ctx, st, ev); err != nil {
+		it.Outcome, it.Error = OutcomeFailed, err.Error()
+	} else {
+		it.Outcome = OutcomeMarked
+	}
+	p.add(it)
+}
+
+func (p *accountPass) skipRow(ctx context.Context, it Item) {
+	_ = p.record(ctx, store.Event{Action: store.ActionSkip, Outcome: store.OutcomeSkipped, CustomerID: it.CustomerID,
+		Domain: it.Domain, Policy: it.Policy, Detail: it.Reason})
 }
 
 // stillPlanned says why a plan item no longer matches the current decision,
@@ -399,13 +479,6 @@ func stillPlanned(it store.PlanItem, dec policy.Decision) string {
 		return "now protected by " + dec.Protection
 	}
 	return fmt.Sprintf("planned %s, now %s: %s", it.Action, dec.Verdict, dec.Reason)
-}
-
-// skip is a listed customer the pass leaves alone; audit says whether that
-// deserves an audit row (protections and changed plans do).
-type skip struct {
-	item  Item
-	audit bool
 }
 
 // rank orders the work: customers a crashed pass left in flight first.
@@ -437,8 +510,9 @@ func (p *accountPass) activity(now time.Time) map[string]time.Time {
 	return log.added
 }
 
-func (p *accountPass) storeKeeps(ctx context.Context) ([]policy.StoreKeep, error) {
-	ks, err := p.e.o.Store.Keeps(ctx)
+// storeKeeps reads the reaper_keep rows as the policy takes them.
+func storeKeeps(ctx context.Context, st store.Store) ([]policy.StoreKeep, error) {
+	ks, err := st.Keeps(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -454,28 +528,57 @@ func (p *accountPass) newItem(st store.CustomerState, dec policy.Decision, age t
 		Policy: dec.Policy, Action: action, Reason: reason, Age: age}
 }
 
-// add appends an item and counts it; it returns the item's index.
-func (p *accountPass) add(it Item, count func(*store.Counts)) int {
+// add appends an item, logs its outcome if it has one, and returns its index.
+func (p *accountPass) add(it Item) int {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.items = append(p.items, it)
-	count(&p.counts)
-	return len(p.items) - 1
+	i := len(p.items) - 1
+	p.mu.Unlock()
+	p.logOutcome(it)
+	return i
 }
 
-// finish sets the outcome of item i and counts it.
-func (p *accountPass) finish(i int, outcome, errText string, count func(*store.Counts)) {
+// finish sets the outcome of item i and logs it.
+func (p *accountPass) finish(i int, outcome, errText string) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.items[i].Outcome = outcome
 	p.items[i].Error = errText
-	count(&p.counts)
+	it := p.items[i]
+	p.mu.Unlock()
+	p.logOutcome(it)
 }
 
-func (p *accountPass) setOrders(i int, orders []string) {
+func (p *accountPass) setItem(i int, set func(*Item)) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.items[i].Orders = orders
+	set(&p.items[i])
+}
+
+// loggedOutcomes are the outcomes a person may act on: each gets one log line.
+var loggedOutcomes = map[string]slog.Level{
+	OutcomeDeleted: slog.LevelInfo, OutcomeAlreadyGone: slog.LevelInfo, OutcomeMarked: slog.LevelInfo,
+	OutcomeBlocked: slog.LevelWarn, OutcomeFailed: slog.LevelWarn, OutcomeReappeared: slog.LevelWarn,
+	OutcomeSkipped: slog.LevelInfo,
+}
+
+// logOutcome writes the one structured line of a customer's outcome. Skips
+// are logged only for protected customers (why a selected customer was not
+// deleted); youth and caps are in the report.
+func (p *accountPass) logOutcome(it Item) {
+	level, ok := loggedOutcomes[it.Outcome]
+	if !ok || it.Outcome == OutcomeSkipped && !strings.Contains(it.Reason, "protected") {
+		return
+	}
+	reason := it.Reason
+	if it.Error != "" {
+		reason = it.Error
+	}
+	outcome := it.Outcome
+	if outcome == OutcomeSkipped {
+		outcome = "protected"
+	}
+	p.log.Log(context.Background(), level, "customer "+outcome, "customer_id", it.CustomerID, "domain", it.Domain,
+		"policy", it.Policy, "outcome", outcome, "ms_request_id", it.RequestID, "reason", reason, "standing", it.Standing)
 }
 
 // event returns an event about a customer, stamped by record.
@@ -495,17 +598,62 @@ func (p *accountPass) stamp(evs []store.Event) {
 	}
 }
 
-// record appends audit rows. Audit writes outlive a graceful stop, so they
-// use a context that is not cancelled with ctx.
+// writeAttempts bounds the tries of one audit write; writeBackoff is the
+// wait before the second try, doubled for each later one.
+const (
+	writeAttempts = 3
+	writeBackoff  = 200 * time.Millisecond
+	writeTimeout  = 30 * time.Second
+)
+
+// write runs one audit write, retrying it (bounded) when it fails. Audit
+// writes outlive a graceful stop, so they use a context that is not
+// cancelled with ctx, with a timeout of their own. A write that still fails
+// is counted: the pass ends partial and says so.
+func (p *accountPass) write(ctx context.Context, what string, fn func(context.Context) error) error {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+	defer cancel()
+	wait := writeBackoff
+	var err error
+	for attempt := 1; ; attempt++ {
+		if err = fn(wctx); err == nil {
+			return nil
+		}
+		if attempt == writeAttempts || errors.Is(err, store.ErrLeaseLost) || errors.Is(err, store.ErrProtected) {
+			// A lost lease or a protection is an answer, not a fault: no retry.
+			break
+		}
+		p.log.Warn("audit write failed; retrying", "write", what, "attempt", attempt, "wait_s", wait.Seconds(), "error", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-wctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
+		if wctx.Err() != nil {
+			break
+		}
+		wait *= 2
+	}
+	if errors.Is(err, store.ErrLeaseLost) || errors.Is(err, store.ErrProtected) {
+		p.lostLease(err)
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	p.mu.Lock()
+	p.report.AuditErrors++
+	p.mu.Unlock()
+	p.log.Error("audit write failed for good; the pass ends partial", "write", what, "error", err)
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// record appends audit rows.
 func (p *accountPass) record(ctx context.Context, evs ...store.Event) error {
 	p.stamp(evs)
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	err := retryWrite(wctx, func() error { return p.e.o.Store.AppendEventsIf(wctx, store.Guard{Lease: p.lease}, evs...) })
+	err := p.write(ctx, "write audit rows", func(wctx context.Context) error {
+		return retryWrite(wctx, func() error { return p.e.o.Store.AppendEventsIf(wctx, store.Guard{Lease: p.lease}, evs...) })
+	})
 	if err != nil {
-		p.lostLease(err)
-		p.log.Error("write audit rows", "error", err)
-		return fmt.Errorf("write audit rows: %w", err)
+		return err
 	}
 	p.emit(evs)
 	return nil
@@ -515,17 +663,17 @@ func (p *accountPass) record(ctx context.Context, evs ...store.Event) error {
 // if the pass still holds the account's lease. A dry run never changes a
 // customer's state: it writes the rows alone.
 func (p *accountPass) transition(ctx context.Context, st store.CustomerState, evs ...store.Event) error {
-	return p.write(ctx, store.Guard{Lease: p.lease}, st, evs...)
+	return p.writeState(ctx, store.Guard{Lease: p.lease}, st, evs...)
 }
 
 // intent writes the intent of a PATCH or DELETE like transition, and only if
 // no reaper_keep row protects the customer at this moment (the last-moment
 // re-check): else an error wrapping store.ErrProtected, and nothing written.
 func (p *accountPass) intent(ctx context.Context, st store.CustomerState, evs ...store.Event) error {
-	return p.write(ctx, store.Guard{Lease: p.lease, Unprotected: true}, st, evs...)
+	return p.writeState(ctx, store.Guard{Lease: p.lease, Unprotected: true}, st, evs...)
 }
 
-func (p *accountPass) write(ctx context.Context, g store.Guard, st store.CustomerState, evs ...store.Event) error {
+func (p *accountPass) writeState(ctx context.Context, g store.Guard, st store.CustomerState, evs ...store.Event) error {
 	if p.dry {
 		return p.record(ctx, evs...)
 	}
@@ -534,13 +682,11 @@ func (p *accountPass) write(ctx context.Context, g store.Guard, st store.Custome
 	if st.StateAt.IsZero() {
 		st.StateAt = p.e.o.Now()
 	}
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	err := retryWrite(wctx, func() error { return p.e.o.Store.TransitionIf(wctx, g, st, evs...) })
+	err := p.write(ctx, fmt.Sprintf("record customer %s as %s", st.CustomerID, st.State), func(wctx context.Context) error {
+		return retryWrite(wctx, func() error { return p.e.o.Store.TransitionIf(wctx, g, st, evs...) })
+	})
 	if err != nil {
-		p.lostLease(err)
-		p.log.Error("write customer state", "customer_id", st.CustomerID, "state", st.State, "error", err)
-		return fmt.Errorf("record customer %s as %s: %w", st.CustomerID, st.State, err)
+		return err
 	}
 	p.emit(evs)
 	return nil
@@ -555,12 +701,26 @@ func (p *accountPass) emit(evs []store.Event) {
 	}
 }
 
-// reapAll works the candidates. limits.concurrency bounds the work in
-// flight — a customer holds a slot while it makes a call or writes a step,
-// and gives it back while it only waits for its orders to cancel (await) —
-// so every candidate may be waiting at once while at most that many calls
-// and steps run. Candidates are started in plan order, each as a slot comes
-// free; after a graceful stop began no candidate is started.
+// halt stops the account from starting more customers this pass: a defect
+// found after the listing (an order id of the wrong form). Customers already
+// in flight finish their step as in a graceful stop.
+func (p *accountPass) halt(ctx context.Context, guard, reason string) {
+	p.mu.Lock()
+	first := !p.report.Stopped
+	p.report.Stopped = true
+	if first {
+		p.report.Guard, p.report.Reason = guard, reason
+	}
+	p.mu.Unlock()
+	p.halted.Store(true)
+	p.log.Error("guard stopped the account", "guard", guard, "reason", reason)
+	_ = p.record(ctx, store.Event{Action: store.ActionGuard, Outcome: store.OutcomeError, Error: reason,
+		Detail: "no further customer of this account is started this pass"})
+}
+
+// reapAll works the candidates with at most limits.concurrency in flight.
+// After a graceful stop began, or a guard halted the account, no candidate
+// is started.
 func (p *accountPass) reapAll(ctx context.Context, cands []*candidate) {
 	limit := p.e.o.Config.Limits.Concurrency
 	if limit < 1 {
@@ -573,9 +733,13 @@ func (p *accountPass) reapAll(ctx context.Context, cands []*candidate) {
 	}
 	var wg sync.WaitGroup
 	for i, c := range cands {
-		if !p.acquire(ctx) {
+		if p.halted.Load() || !p.acquire(ctx) {
 			for _, c := range cands[i:] {
-				p.finish(c.item, OutcomeInterrupted, "graceful stop before this customer was started", func(*store.Counts) {})
+				if p.halted.Load() {
+					p.finish(c.item, OutcomeSkipped, "not started: a guard stopped the account")
+				} else {
+					p.finish(c.item, OutcomeInterrupted, "graceful stop before this customer was started")
+				}
 			}
 			break
 		}
@@ -597,15 +761,18 @@ func (p *accountPass) acquire(ctx context.Context) bool {
 	return true
 }
 
-// confirmGone settles customers that a crashed or stopped pass left in
-// flight and that the (complete) listing no longer shows: most often the
-// answer to our own DELETE was lost. A deletion is confirmed, never assumed:
-// only a read of the customer's own resources answered 404, or 403 with code
-// 20002 (no relationship any more), records it deleted.
-func (p *accountPass) confirmGone(ctx context.Context, listed map[string]bool) {
+// reconcile settles customers that an earlier pass left with an intent and
+// no result, and that the (complete) listing no longer shows: most often the
+// answer to our own DELETE, or the write of its result, was lost. A
+// deletion is confirmed, never assumed: only a read of the customer's own
+// resources answered 404, or 403 with code 20002 (no relationship any more),
+// records it deleted, with the request id of the DELETE it wrote as intent.
+// Customers still listed are resumed by the reaping itself, under the same
+// request ids.
+func (p *accountPass) reconcile(ctx context.Context, listed map[string]bool) {
 	states, err := p.e.o.Store.InFlight(ctx, p.acct.Name)
 	if err != nil {
-		p.log.Warn("read customers in flight", "error", err)
+		p.log.Warn("read customers in flight; the next pass reconciles them", "error", err)
 		return
 	}
 	for _, st := range states {
@@ -622,16 +789,20 @@ func (p *accountPass) confirmGone(ctx context.Context, listed map[string]bool) {
 		ev.HTTPStatus = pc.StatusCode(err)
 		ev.Detail = fmt.Sprintf("confirmed gone: no longer listed and its orders answer %d %s (was %s)", pc.StatusCode(err), pc.ErrorCode(err), st.State)
 		it := p.newItem(st, policy.Decision{Policy: st.Policy}, 0, ActionDelete, ev.Detail)
+		it.RequestID = st.PendingRequestID
 		if p.dry {
 			ev.Outcome = store.OutcomeDryRun
-			p.record(ctx, ev)
+			_ = p.record(ctx, ev)
 			continue
 		}
 		st.State, st.Reason, st.DeletedAt, st.StateAt = store.StateDeleted, "", p.e.o.Now(), p.e.o.Now()
 		st.PendingAction, st.PendingOrderID, st.PendingRequestID = "", "", ""
-		if err := p.transition(ctx, st, ev); err == nil {
-			it.Outcome = OutcomeAlreadyGone
-			p.add(it, func(c *store.Counts) { c.AlreadyGone++ })
+		st.MarkedAt, st.DeleteAfter = time.Time{}, time.Time{}
+		if err := p.transition(ctx, st, ev); err != nil {
+			it.Error = "confirmed gone, but the result could not be recorded: " + err.Error()
 		}
+		// Partner Center confirmed it: gone, whether or not the row was written.
+		it.Outcome = OutcomeAlreadyGone
+		p.add(it)
 	}
 }

@@ -25,6 +25,10 @@ type PartnerCenter interface {
 	DeleteCustomer(ctx context.Context, customerID string) error
 	ListActivity(ctx context.Context, start, end time.Time) ([]pc.ActivityRecord, error)
 	TokenTenantID(ctx context.Context) (string, error)
+	// ClockSkew is the answer with the largest skew between its Date header
+	// and the local clock since the previous call; ok is false when none had
+	// a Date.
+	ClockSkew() (r pc.ClockReading, ok bool)
 }
 
 // Options configure an Engine. Config, Store and Connect are required.
@@ -96,11 +100,13 @@ type Report struct {
 
 // AccountReport says how one account's pass went.
 type AccountReport struct {
-	Name    string
-	Listed  int
-	Stopped bool   // a listing error or a guard stopped it before any mutation
-	Guard   string // which guard stopped it (Guard… constants); "" when not stopped
-	Reason  string // why it stopped
+	Name        string
+	Listed      int    // distinct customers listed
+	Stopped     bool   // a listing error or a guard stopped it (before any mutation, except an order id defect: before any further one)
+	Guard       string // which guard stopped it (Guard… constants); "" when not stopped
+	Held        bool   // another tipreaper held the account: nothing was done
+	Reason      string // why it stopped or was held
+	AuditErrors int    // audit writes that failed after their retries: the audit lacks rows the next pass reconciles
 }
 
 // Guards that stop an account's pass before any mutating call. They name the
@@ -113,6 +119,10 @@ const (
 	GuardStore    = "store"                 // the store could not record or read what the decision needs
 	GuardFraction = "max_selected_fraction" // a policy selects more than its max_selected_fraction
 	GuardTenant   = "tenant"                // the token's tenant is not the account's partner_tenant_id
+	// GuardListingDefect: a customer id that is not a GUID, one id listed with two profiles, or an order
+	// id not of the contract's form (that one stops the account before any further mutation).
+	GuardListingDefect = "listing_defect"
+	GuardClock         = "clock" // the local clock is more than 5 minutes from Partner Center's Date header
 )
 
 // Item is one customer of the plan and what happened to it.
@@ -129,6 +139,12 @@ type Item struct {
 	Orders      []string
 	Outcome     string
 	Error       string
+	RequestID   string // MS-RequestId of the customer's DELETE, once sent
+	// Standing says the customer was already blocked (or reappeared) before
+	// this pass and still is: reported, but not a new problem of this pass.
+	Standing bool
+
+	selected bool // a delete candidate of this pass (Counts.Selected)
 }
 
 // Plan actions.
@@ -155,7 +171,8 @@ const (
 )
 
 // ExitCode is the process exit code for the report: 0 when every selected
-// customer was handled, 1 otherwise.
+// customer was handled, 1 otherwise. A dry run's status says whether it
+// planned every account (see statusOf).
 func (r *Report) ExitCode() int {
 	if r.Status == store.RunSucceeded {
 		return 0
@@ -236,9 +253,9 @@ func (e *Engine) run(ctx context.Context, plan *store.Plan) (*Report, error) {
 	for _, p := range results {
 		r.Accounts = append(r.Accounts, p.report)
 		r.Items = append(r.Items, p.items...)
-		addCounts(&r.Counts, p.counts)
 	}
-	r.Status = statusOf(ctx, r)
+	r.Counts = countItems(r)
+	r.Status = statusOf(ctx, r, dry, plan != nil)
 	r.Finished = e.o.Now()
 
 	// The run row must be closed even when the pass was cancelled.
@@ -255,11 +272,16 @@ func (e *Engine) run(ctx context.Context, plan *store.Plan) (*Report, error) {
 		return r, fmt.Errorf("finish run %s: %w", id, err)
 	}
 	log.Info("pass finished", "status", r.Status, "deleted", r.Counts.Deleted, "failed", r.Counts.Failed,
-		"blocked", r.Counts.Blocked, "duration", r.Finished.Sub(r.Started).Round(time.Millisecond))
+		"blocked", r.Counts.Blocked, "duration_s", r.Finished.Sub(r.Started).Seconds())
 	return r, nil
 }
 
-func statusOf(ctx context.Context, r *Report) store.RunStatus {
+// statusOf is how the pass ended. A customer already blocked or reappeared
+// before the pass and still so is reported but is no new problem: only one
+// that became blocked or failed in this pass, or an audit write that failed,
+// makes the pass partial. A dry run succeeded when it planned every account:
+// what it found about customers is its plan, not a failure.
+func statusOf(ctx context.Context, r *Report, dry, apply bool) store.RunStatus {
 	for _, a := range r.Accounts {
 		if a.Stopped {
 			return store.RunFailed
@@ -273,10 +295,56 @@ func statusOf(ctx context.Context, r *Report) store.RunStatus {
 	if ctx.Err() != nil {
 		return store.RunInterrupted
 	}
-	if r.Counts.Failed > 0 || r.Counts.Blocked > 0 {
-		return store.RunPartial
+	for _, a := range r.Accounts {
+		// A stand-by's pass over an account the leader works is normal; an
+		// apply or a dry run that could not work an account did not do its job.
+		if a.AuditErrors > 0 || a.Held && (dry || apply) {
+			return store.RunPartial
+		}
+	}
+	if dry {
+		return store.RunSucceeded
+	}
+	for _, it := range r.Items {
+		switch it.Outcome {
+		case OutcomeFailed:
+			return store.RunPartial
+		case OutcomeBlocked, OutcomeReappeared:
+			if !it.Standing {
+				return store.RunPartial
+			}
+		}
 	}
 	return store.RunSucceeded
+}
+
+// countItems derives the run's counts from the report: nothing is counted by
+// hand along the way.
+func countItems(r *Report) store.Counts {
+	var c store.Counts
+	for _, a := range r.Accounts {
+		c.Listed += a.Listed
+	}
+	for _, it := range r.Items {
+		if it.selected {
+			c.Selected++
+		}
+		switch it.Outcome {
+		case OutcomeDeleted:
+			c.Deleted++
+		case OutcomeAlreadyGone:
+			c.AlreadyGone++
+		case OutcomeFailed:
+			c.Failed++
+		case OutcomeBlocked, OutcomeReappeared:
+			c.Blocked++
+		case OutcomeSkipped:
+			c.Skipped++
+		case OutcomeMarked, OutcomeWouldMark:
+			c.Marked++
+		}
+	}
+	return c
 }
 
 func stopReasons(r *Report) string {
@@ -284,6 +352,9 @@ func stopReasons(r *Report) string {
 	for _, a := range r.Accounts {
 		if a.Stopped {
 			errs = append(errs, fmt.Errorf("account %s: %s", a.Name, a.Reason))
+		}
+		if a.AuditErrors > 0 {
+			errs = append(errs, fmt.Errorf("account %s: %d audit writes failed; the next pass reconciles the customers they concern", a.Name, a.AuditErrors))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -373,15 +444,4 @@ func (e *Engine) savePlan(ctx context.Context, r *Report) error {
 	}
 	r.PlanID = id
 	return nil
-}
-
-func addCounts(sum *store.Counts, c store.Counts) {
-	sum.Listed += c.Listed
-	sum.Selected += c.Selected
-	sum.Deleted += c.Deleted
-	sum.AlreadyGone += c.AlreadyGone
-	sum.Failed += c.Failed
-	sum.Blocked += c.Blocked
-	sum.Skipped += c.Skipped
-	sum.Marked += c.Marked
 }

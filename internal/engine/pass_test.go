@@ -205,8 +205,10 @@ func TestACustomerWithAnOrderOlderThan60DaysIsBlockedAndNeverTouched(t *testing.
 	it = item(t, r, h.id("ancient"))
 	require.Equal(t, engine.OutcomeBlocked, it.Outcome, "a blocked customer is still reported")
 	require.Contains(t, it.Reason, "older than 60 days")
+	require.True(t, it.Standing, "it was blocked before this pass")
 	require.Equal(t, 1, r.Counts.Blocked)
-	require.Equal(t, 1, r.ExitCode())
+	require.Equal(t, store.RunSucceeded, r.Status, "a customer blocked before the pass is no new problem")
+	require.Equal(t, 0, r.ExitCode())
 }
 
 func TestADeleteWhoseAnswerWasLostCountsTheCustomerDeleted(t *testing.T) {
@@ -354,8 +356,10 @@ func TestACustomerRecordedDeletedThatIsListedAgainIsFlaggedNotTouched(t *testing
 
 			r = h.pass()
 			require.Equal(t, pcsim.Mutations{}, h.mutations("back"))
-			require.Equal(t, engine.OutcomeBlocked, item(t, r, h.id("back")).Outcome, "it waits for a person")
-			require.Equal(t, 1, r.ExitCode())
+			it := item(t, r, h.id("back"))
+			require.Equal(t, engine.OutcomeReappeared, it.Outcome, "it waits for a person")
+			require.True(t, it.Standing)
+			require.Equal(t, 0, r.ExitCode(), "flagged by an earlier pass: no new problem")
 		})
 	}
 }

@@ -76,8 +76,18 @@ type outcomeError struct{ error }
 
 func (r *reaper) run() error {
 	orders, err := r.p.pc.ListOrders(r.work, r.st.CustomerID)
+	if pc.IsAlreadyGone(err) {
+		// Gone between the listing and now (another tool, a person, or our
+		// own DELETE of an earlier pass whose answer was lost).
+		return r.alreadyGone(err)
+	}
 	if err != nil {
 		return r.fail("list orders", err)
+	}
+	if err := checkOrderIDs(r.st.CustomerID, orders); err != nil {
+		r.p.halt(r.ctx, GuardListingDefect, err.Error())
+		r.p.finish(r.c.item, OutcomeSkipped, "not touched: "+err.Error())
+		return outcomeError{err}
 	}
 	now := r.p.e.o.Now()
 	var active, old, toCancel []string
@@ -93,7 +103,7 @@ func (r *reaper) run() error {
 			toCancel = append(toCancel, o.ID)
 		}
 	}
-	r.p.setOrders(r.c.item, active)
+	r.p.setItem(r.c.item, func(it *Item) { it.Orders = active })
 	// Never cancel anything of a customer that can never be deleted.
 	if len(old) > 0 {
 		return r.block(fmt.Sprintf("orders %s are older than 60 days: the sandbox cannot cancel them, so the customer cannot be deleted through the API",
@@ -103,12 +113,12 @@ func (r *reaper) run() error {
 		for _, id := range toCancel {
 			ev := r.event(store.ActionCancelOrder, store.OutcomeDryRun)
 			ev.OrderID = id
-			r.p.record(r.ctx, ev)
+			_ = r.p.record(r.ctx, ev)
 		}
 		ev := r.event(store.ActionDelete, store.OutcomeDryRun)
 		ev.Detail = fmt.Sprintf("after %d order(s) read cancelled", len(active))
-		r.p.record(r.ctx, ev)
-		r.p.finish(r.c.item, OutcomeWouldDelete, "", func(*store.Counts) {})
+		_ = r.p.record(r.ctx, ev)
+		r.p.finish(r.c.item, OutcomeWouldDelete, "")
 		return nil
 	}
 	if r.stopping() {
@@ -186,6 +196,10 @@ func (r *reaper) resume(resuming bool) error {
 	}
 	slices.Sort(open)
 	ev := r.event(store.ActionResume, store.OutcomeOK)
+	if r.p.dry {
+		// A dry run resumes nothing: it only says what a live pass would.
+		ev.Outcome = store.OutcomeDryRun
+	}
 	ev.Detail = "resuming from state " + r.st.State
 	if len(open) > 0 {
 		ev.Detail += "; unanswered intents, repeated with their MS-RequestId: " + strings.Join(open, ", ")
@@ -231,11 +245,12 @@ func (r *reaper) cancel(orderID string) error {
 			r.st.PendingOrderID, r.st.PendingRequestID = orderID, rid
 			return r.cutByStop(res)
 		}
-		r.transition(res)
-		return r.fail("cancel order "+orderID, err)
+		return r.fail("cancel order "+orderID, err, res)
 	}
 	if err := r.transition(res); err != nil {
-		return r.fail("record cancel result", err)
+		// The intent row stands: the next pass repeats the PATCH under the
+		// same request id (Partner Center answers a repeated cancel alike).
+		return r.unrecorded("record cancel result", err)
 	}
 	return nil
 }
@@ -278,7 +293,7 @@ func (r *reaper) await(ids []string) error {
 		if err != nil {
 			ev := r.event(store.ActionPoll, store.OutcomeError)
 			ev.HTTPStatus, ev.Error = pc.StatusCode(err), err.Error()
-			r.p.record(r.ctx, ev)
+			_ = r.p.record(r.ctx, ev)
 			if !pc.IsRetryable(err) && !pc.IsThrottled(err) || r.p.e.o.Now().After(deadline) {
 				return r.fail("poll orders", err)
 			}
@@ -300,10 +315,10 @@ func (r *reaper) await(ids []string) error {
 			poll := r.event(store.ActionPoll, store.OutcomeOK)
 			poll.Detail = fmt.Sprintf("%d of %d order(s) cancelled", len(orders)-len(waiting), len(orders))
 			if err := r.p.record(r.ctx, append(cancelled, poll)...); err != nil {
-				return r.fail("record poll", err)
+				return r.unrecorded("record poll", err)
 			}
 			r.p.log.Debug("orders polled", "customer_id", r.st.CustomerID, "round", round,
-				"after", time.Since(since).Round(time.Millisecond), "pending", len(waiting))
+				"after_s", time.Since(since).Seconds(), "pending", len(waiting))
 			if round == 0 {
 				model.observe(time.Since(since), base, len(waiting) == 0)
 			}
@@ -363,21 +378,25 @@ func (r *reaper) delete() error {
 		if pc.StatusCode(err) == 403 {
 			return r.block("DELETE refused with 403: the app lacks the rights for this customer", &res)
 		}
-		r.transition(res)
-		return r.fail("delete customer", err)
+		return r.fail("delete customer", err, res)
 	}
+	outcome := OutcomeDeleted
+	if err != nil {
+		outcome = OutcomeAlreadyGone
+	}
+	r.p.setItem(r.c.item, func(it *Item) { it.RequestID = rid })
 	now := r.p.e.o.Now()
 	r.st.State, r.st.Reason, r.st.DeletedAt = store.StateDeleted, "", now
 	r.st.PendingAction, r.st.PendingRequestID = "", ""
-	if err := r.transition(res); err != nil {
-		// Partner Center deleted it; the next pass confirms it from the intent row.
-		return r.fail("record deletion", err)
+	r.st.MarkedAt, r.st.DeleteAfter = time.Time{}, time.Time{}
+	if werr := r.transition(res); werr != nil {
+		// Partner Center deleted it: that is what the report says. The row
+		// keeps its deleting state and DELETE intent, and the next pass
+		// confirms the deletion by a read, with this request id.
+		r.p.finish(r.c.item, outcome, "deleted, but its result could not be recorded (the next pass reconciles it): "+werr.Error())
+		return nil
 	}
-	if err != nil {
-		r.p.finish(r.c.item, OutcomeAlreadyGone, "", func(c *store.Counts) { c.AlreadyGone++ })
-	} else {
-		r.p.finish(r.c.item, OutcomeDeleted, "", func(c *store.Counts) { c.Deleted++ })
-	}
+	r.p.finish(r.c.item, outcome, "")
 	return nil
 }
 
@@ -408,11 +427,12 @@ func (r *reaper) intent(ev store.Event) error {
 	return r.p.intent(r.ctx, r.st, ev)
 }
 
-// fail records the customer as failed: the next pass tries it again. A
-// write refused because a keep now protects the customer or the pass lost
-// the account's lease is not a failure of the customer (see protectedNow,
-// leaseLost).
-func (r *reaper) fail(step string, cause error) error {
+// fail records the customer as failed, with the failed call's result row
+// if there is one: the next pass tries it again, after a new mark and a full
+// grace if its policy has one. A write refused because a keep now protects
+// the customer or the pass lost the account's lease is not a failure of the
+// customer (see protectedNow, leaseLost).
+func (r *reaper) fail(step string, cause error, result ...store.Event) error {
 	switch {
 	case errors.Is(cause, store.ErrProtected):
 		return r.protectedNow(cause)
@@ -425,10 +445,50 @@ func (r *reaper) fail(step string, cause error) error {
 	if !r.p.dry {
 		r.st.State, r.st.Reason = store.StateFailed, reason
 		r.st.PendingAction, r.st.PendingOrderID, r.st.PendingRequestID = "", "", ""
+		r.st.MarkedAt, r.st.DeleteAfter = time.Time{}, time.Time{}
 	}
-	r.transition(ev)
-	r.p.finish(r.c.item, OutcomeFailed, reason, func(c *store.Counts) { c.Failed++ })
+	if err := r.transition(append(result, ev)...); err != nil {
+		reason += "; " + err.Error() + " (the next pass resumes it from its recorded state)"
+	}
+	r.p.finish(r.c.item, OutcomeFailed, reason)
 	return outcomeError{errors.New(reason)}
+}
+
+// unrecorded ends the customer's work for this pass after the result of a
+// call that was answered could not be written: the customer keeps its
+// in-flight state and intent row, from which the next pass resumes it (or,
+// if it is gone by then, confirms it by a read).
+func (r *reaper) unrecorded(step string, cause error) error {
+	reason := fmt.Sprintf("%s: %v; the next pass resumes it from its recorded state", step, cause)
+	r.p.finish(r.c.item, OutcomeFailed, reason)
+	return outcomeError{errors.New(reason)}
+}
+
+// alreadyGone records a customer that a read of its own resources found gone
+// before its DELETE: already_gone, not failed.
+func (r *reaper) alreadyGone(cause error) error {
+	ev := r.event(store.ActionDelete, store.OutcomeOK)
+	ev.HTTPStatus = pc.StatusCode(cause)
+	ev.Detail = fmt.Sprintf("already gone when its orders were listed (HTTP %d %s)", pc.StatusCode(cause), pc.ErrorCode(cause))
+	if rid := r.st.PendingRequestID; r.st.PendingAction == store.ActionDelete && rid != "" {
+		ev.MSRequestID = rid
+		r.p.setItem(r.c.item, func(it *Item) { it.RequestID = rid })
+	}
+	if r.p.dry {
+		ev.Outcome = store.OutcomeDryRun
+		_ = r.p.record(r.ctx, ev)
+		r.p.finish(r.c.item, OutcomeAlreadyGone, "")
+		return nil
+	}
+	r.st.State, r.st.Reason, r.st.DeletedAt = store.StateDeleted, "", r.p.e.o.Now()
+	r.st.PendingAction, r.st.PendingOrderID, r.st.PendingRequestID = "", "", ""
+	r.st.MarkedAt, r.st.DeleteAfter = time.Time{}, time.Time{}
+	errText := ""
+	if err := r.transition(ev); err != nil {
+		errText = "gone, but its result could not be recorded: " + err.Error()
+	}
+	r.p.finish(r.c.item, OutcomeAlreadyGone, errText)
+	return nil
 }
 
 // failInFlight records a failed step whose effect is unknown, together with
@@ -439,8 +499,10 @@ func (r *reaper) failInFlight(step string, cause error, result store.Event) erro
 	ev := r.event(store.ActionFail, store.OutcomeError)
 	ev.HTTPStatus, ev.Error = pc.StatusCode(cause), reason
 	r.st.Reason = reason
-	r.transition(result, ev)
-	r.p.finish(r.c.item, OutcomeFailed, reason, func(c *store.Counts) { c.Failed++ })
+	if err := r.transition(result, ev); err != nil {
+		reason += "; " + err.Error()
+	}
+	r.p.finish(r.c.item, OutcomeFailed, reason)
 	return outcomeError{errors.New(reason)}
 }
 
@@ -466,9 +528,13 @@ func (r *reaper) block(reason string, result *store.Event) error {
 	if !r.p.dry {
 		r.st.State, r.st.Reason = store.StateBlocked, reason
 		r.st.PendingAction, r.st.PendingOrderID, r.st.PendingRequestID = "", "", ""
+		r.st.MarkedAt, r.st.DeleteAfter = time.Time{}, time.Time{}
 	}
-	r.transition(evs...)
-	r.p.finish(r.c.item, OutcomeBlocked, reason, func(c *store.Counts) { c.Blocked++ })
+	errText := reason
+	if err := r.transition(evs...); err != nil {
+		errText += "; " + err.Error()
+	}
+	r.p.finish(r.c.item, OutcomeBlocked, errText)
 	return outcomeError{errors.New(reason)}
 }
 
@@ -480,8 +546,11 @@ func (r *reaper) cutByStop(result store.Event) error {
 	stop := r.event(store.ActionStop, store.OutcomeOK)
 	stop.Detail = "graceful stop cut this call off; the next pass resumes from state " + r.st.State
 	r.st.PendingAction = ""
-	r.transition(result, stop)
-	r.p.finish(r.c.item, OutcomeInterrupted, "", func(*store.Counts) {})
+	errText := ""
+	if err := r.transition(result, stop); err != nil {
+		errText = err.Error()
+	}
+	r.p.finish(r.c.item, OutcomeInterrupted, errText)
 	return outcomeError{errStopped}
 }
 
@@ -490,8 +559,11 @@ func (r *reaper) cutByStop(result store.Event) error {
 func (r *reaper) stopped() {
 	ev := r.event(store.ActionStop, store.OutcomeOK)
 	ev.Detail = "graceful stop; the next pass resumes from state " + r.st.State
-	r.p.record(r.ctx, ev)
-	r.p.finish(r.c.item, OutcomeInterrupted, "", func(*store.Counts) {})
+	errText := ""
+	if err := r.p.record(r.ctx, ev); err != nil {
+		errText = err.Error()
+	}
+	r.p.finish(r.c.item, OutcomeInterrupted, errText)
 }
 
 // protectedNow stops a customer that a keep protected during the pass, where
@@ -506,9 +578,12 @@ func (r *reaper) protectedNow(cause error) error {
 	r.st.State, r.st.Reason = store.StateSeen, reason
 	r.st.MarkedAt, r.st.DeleteAfter = time.Time{}, time.Time{}
 	r.st.PendingAction, r.st.PendingOrderID, r.st.PendingRequestID = "", "", ""
-	r.transition(ev)
+	errText := reason
+	if err := r.transition(ev); err != nil {
+		errText += "; " + err.Error()
+	}
 	r.p.log.Warn("customer protected during the pass: stopped before its next call", "customer_id", r.st.CustomerID, "keep", keep)
-	r.p.finish(r.c.item, OutcomeSkipped, reason, func(c *store.Counts) { c.Skipped++ })
+	r.p.finish(r.c.item, OutcomeSkipped, errText)
 	return outcomeError{errors.New(reason)}
 }
 
@@ -517,6 +592,6 @@ func (r *reaper) protectedNow(cause error) error {
 // Nothing can be written any more.
 func (r *reaper) leaseLost(step string, cause error) error {
 	reason := fmt.Sprintf("%s: %v", step, cause)
-	r.p.finish(r.c.item, OutcomeInterrupted, reason, func(*store.Counts) {})
+	r.p.finish(r.c.item, OutcomeInterrupted, reason)
 	return outcomeError{errors.New(reason)}
 }

@@ -72,37 +72,48 @@ func (e *Engine) Why(ctx context.Context, customerID string) (*Explanation, erro
 		return x, nil
 	}
 	now := e.o.Now()
-	earliest, src := x.Customer.FirstSeen, "first seen by tipreaper"
+	var added time.Time
 	if acct.ActivityLog {
 		if c, err := e.client(acct); err == nil {
 			if recs, err := c.ListActivity(ctx, now.Add(-activityWindow), now); err == nil {
-				for _, r := range recs {
-					if strings.EqualFold(r.CustomerID, customerID) && r.OperationType == "add_customer" &&
-						(earliest.IsZero() || r.OperationDate.Before(earliest)) {
-						earliest, src = r.OperationDate, "added per the partner activity log"
-					}
+				l := addedLog{added: map[string]time.Time{}}
+				l.merge(recs, now)
+				added = l.added[x.Customer.CustomerID]
+				if added.IsZero() {
+					added = l.added[customerID]
 				}
 			}
 		}
 	}
-	if !earliest.IsZero() {
-		x.AgeKnown, x.Age = true, now.Sub(earliest)
-		x.AgeSource = src + " at " + earliest.UTC().Format(time.RFC3339)
-	} else {
-		x.AgeSource = "unknown: never sighted and not in the activity log"
-	}
-	ks, err := e.o.Store.Keeps(ctx)
+	ks, err := storeKeeps(ctx, e.o.Store)
 	if err != nil {
 		return nil, fmt.Errorf("read reaper_keep: %w", err)
 	}
-	keeps := make([]policy.StoreKeep, len(ks))
-	for i, k := range ks {
-		keeps[i] = policy.StoreKeep{CustomerID: k.CustomerID, Reason: k.Reason, Until: k.Until}
+	// The very classification a pass makes (classify.go).
+	d := decider{cfg: e.o.Config, account: acct.Name, onlyPolicy: e.o.Policy, keeps: ks, now: now}
+	f := facts{st: x.Customer, added: added}
+	c := d.classify(f, nil)
+	if e.ageFromOldRelationship(ctx, acct.Name, f, c) {
+		f.added = time.Time{}
+		c = d.classify(f, nil)
+		added = time.Time{}
 	}
-	subj := policy.Subject{ID: x.Customer.CustomerID, Domain: x.Customer.Domain, CompanyName: x.Customer.CompanyName,
-		Age: x.Age, AgeKnown: x.AgeKnown, MarkedAt: x.Customer.MarkedAt}
-	x.Decision = e.o.Config.Decide(acct.Name, subj, keeps, now, e.o.Policy)
-	x.NextPass = nextPass(x.Customer, x.Decision)
+	x.Age, x.AgeKnown = c.subj.Age, c.subj.AgeKnown
+	switch {
+	case !x.AgeKnown:
+		x.AgeSource = "unknown: never sighted and not in the activity log"
+	case !added.IsZero() && (x.Customer.FirstSeen.IsZero() || added.Before(x.Customer.FirstSeen)):
+		x.AgeSource = "added per the partner activity log at " + added.UTC().Format(time.RFC3339)
+	default:
+		x.AgeSource = "first seen by tipreaper at " + x.Customer.FirstSeen.UTC().Format(time.RFC3339)
+	}
+	x.Decision = c.dec
+	x.NextPass = c.nextPass()
+	if x.Customer.State == store.StateDeleted {
+		// Why does not list the account: a pass that lists it again flags it.
+		x.NextPass = "nothing: it was deleted at " + x.Customer.DeletedAt.UTC().Format(time.RFC3339) +
+			"; if it is listed again, a pass flags it reappeared and never deletes it again automatically"
+	}
 
 	evs, err := e.o.Store.CustomerEvents(ctx, customerID)
 	if err != nil {
@@ -122,31 +133,4 @@ func (e *Engine) account(name string) (policy.Account, bool) {
 		}
 	}
 	return policy.Account{}, false
-}
-
-func nextPass(st store.CustomerState, d policy.Decision) string {
-	switch st.State {
-	case store.StateDeleted:
-		return "nothing: it was deleted at " + st.DeletedAt.UTC().Format(time.RFC3339) + " (if it is listed again it is flagged reappeared)"
-	case store.StateBlocked, store.StateReappeared:
-		return "nothing until a person resolves it (" + st.Reason + "), then `reaper unblock`"
-	}
-	switch d.Verdict {
-	case policy.Protected:
-		return "skip it: protected by " + d.Protection
-	case policy.NotSelected:
-		return "nothing: no policy selects it"
-	case policy.TooYoung, policy.AgeUnknown:
-		return "nothing yet: " + d.Reason
-	case policy.Mark:
-		return "mark it; a pass after " + d.DeleteAt.UTC().Format(time.RFC3339) + " deletes it if it is still selected"
-	case policy.Pending:
-		return "wait: marked, deleted by a pass after " + d.DeleteAt.UTC().Format(time.RFC3339)
-	case policy.Expired:
-		if inFlight(st.State) {
-			return "resume its deletion from state " + st.State + " (policy " + d.Policy + ")"
-		}
-		return "cancel its orders and delete it (policy " + d.Policy + "), unless max_deletes_per_pass is reached"
-	}
-	return d.Reason
 }

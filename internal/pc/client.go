@@ -129,6 +129,7 @@ type Client struct {
 	maxCallTime  time.Duration // one logical call with its retries
 
 	tokens tokenCache
+	clock  clockWatch // Date headers of the answers (clock.go)
 
 	requests, retries, throttled, tokenFetches atomic.Int64
 }

@@ -208,6 +208,7 @@ func (c *Client) send(ctx context.Context, cl *call, tok string, n int, release 
 		c.log.DebugContext(ctx, "partner center request failed", append(attrs, "error", c.redact(err.Error()))...)
 		return nil, &Error{Op: cl.op, RequestID: cl.requestID, CorrelationID: cl.correlationID, Err: classify(err)}
 	}
+	c.clock.observe(resp.Header, time.Now())
 	cv := resp.Header.Get("MS-CV")
 	c.log.DebugContext(ctx, "partner center request", append(attrs, "status", resp.StatusCode, "ms_cv", cv)...)
 

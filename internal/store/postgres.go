@@ -306,20 +306,39 @@ func (s *postgresStore) Sight(ctx context.Context, account string, seen []Sighti
 	for i, x := range seen {
 		ids[i], domains[i], names[i] = x.CustomerID, x.Domain, x.CompanyName
 	}
-	// One statement for every customer: a pass sights thousands, each pass.
-	rows, err := s.pool.Query(ctx, `INSERT INTO reaper_customers AS c (account, customer_id, domain, company_name,
-			first_seen, last_seen, state, state_at)
-		SELECT $1, x.customer_id, NULLIF(x.domain, ''), NULLIF(x.company_name, ''), $2, $2, 'seen', $2
-		FROM unnest($3::text[], $4::text[], $5::text[]) AS x (customer_id, domain, company_name)
-		ON CONFLICT (account, customer_id) DO UPDATE SET
-			last_seen = GREATEST(c.last_seen, EXCLUDED.last_seen),
-			domain = EXCLUDED.domain, company_name = EXCLUDED.company_name
-		RETURNING `+customerColumns,
-		account, normTime(at), ids, domains, names)
-	if err != nil {
-		return nil, fmt.Errorf("sight %d customers of account %s: %w", len(seen), account, err)
-	}
-	got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (CustomerState, error) { return scanCustomer(r) })
+	var got []CustomerState
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// Customers absent from the account's previous (complete) listing
+		// and listed again: their age restarts (see Store.Sight).
+		rows, err := tx.Query(ctx, `UPDATE reaper_customers SET first_seen = $2, last_seen = $2
+			WHERE account = $1 AND customer_id = ANY($3::text[])
+				AND last_seen < (SELECT max(last_seen) FROM reaper_customers WHERE account = $1)
+				AND (SELECT max(last_seen) FROM reaper_customers WHERE account = $1) < $2
+			RETURNING customer_id`, account, normTime(at), ids)
+		if err != nil {
+			return err
+		}
+		restarted, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		// One statement for every customer: a pass sights thousands, each pass.
+		rows, err = tx.Query(ctx, `INSERT INTO reaper_customers AS c (account, customer_id, domain, company_name,
+				first_seen, last_seen, state, state_at)
+			SELECT $1, x.customer_id, NULLIF(x.domain, ''), NULLIF(x.company_name, ''), $2, $2, 'seen', $2
+			FROM unnest($3::text[], $4::text[], $5::text[]) AS x (customer_id, domain, company_name)
+			ON CONFLICT (account, customer_id) DO UPDATE SET
+				last_seen = GREATEST(c.last_seen, EXCLUDED.last_seen),
+				domain = EXCLUDED.domain, company_name = EXCLUDED.company_name
+			RETURNING `+customerColumns,
+			account, normTime(at), ids, domains, names)
+		if err != nil {
+			return err
+		}
+		got, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (CustomerState, error) { return scanCustomer(r) })
+		markResighted(got, restarted)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("sight %d customers of account %s: %w", len(seen), account, err)
 	}

@@ -380,6 +380,10 @@ func (s *sqliteStore) Sight(ctx context.Context, account string, seen []Sighting
 	out := make([]CustomerState, 0, len(seen))
 	// One transaction and one prepared statement: a pass sights thousands of customers, each pass.
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		restarted, err := s.restartAbsent(ctx, tx, account, seen, at)
+		if err != nil {
+			return err
+		}
 		stmt, err := tx.PrepareContext(ctx, `INSERT INTO reaper_customers (account, customer_id, domain, company_name,
 				first_seen, last_seen, state, state_at)
 			VALUES ($1, $2, NULLIF($3, ''), NULLIF($4, ''), $5, $5, 'seen', $5)
@@ -399,10 +403,43 @@ func (s *sqliteStore) Sight(ctx context.Context, account string, seen []Sighting
 			}
 			out = append(out, cs)
 		}
+		markResighted(out, restarted)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sight %d customers of account %s: %w", len(seen), account, err)
+	}
+	return out, nil
+}
+
+// restartAbsent restarts the age of the customers of seen that were absent
+// from the account's previous listing (see Store.Sight) and returns their ids.
+func (s *sqliteStore) restartAbsent(ctx context.Context, tx *sql.Tx, account string, seen []Sighting, at time.Time) ([]string, error) {
+	var prev sql.NullString
+	if err := tx.QueryRowContext(ctx, `SELECT max(last_seen) FROM reaper_customers WHERE account = $1`, account).Scan(&prev); err != nil {
+		return nil, err
+	}
+	when := normTime(at).Format(sqliteTimeLayout)
+	if !prev.Valid || prev.String >= when {
+		return nil, nil
+	}
+	stmt, err := tx.PrepareContext(ctx, `UPDATE reaper_customers SET first_seen = $3, last_seen = $3
+		WHERE account = $1 AND customer_id = $2 AND last_seen < $4 RETURNING customer_id`)
+	if err != nil {
+		return nil, err
+	}
+	defer stmt.Close()
+	var out []string
+	for _, x := range seen {
+		var id string
+		err := stmt.QueryRowContext(ctx, account, x.CustomerID, when, prev.String).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("customer %s: %w", x.CustomerID, err)
+		}
+		out = append(out, id)
 	}
 	return out, nil
 }

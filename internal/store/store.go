@@ -87,8 +87,10 @@ type Store interface {
 
 	// Sight records that account lists these customers at time at: new ones get state seen and
 	// first_seen = at; known ones keep first_seen (and their state) and get last_seen, domain and
-	// company name updated. It returns the rows, in the order of seen (duplicates dropped). A zero at
-	// means now.
+	// company name updated. A known customer absent from the account's previous listing (its last_seen
+	// is older than the account's latest, and at is newer than that) is listed again: its first_seen
+	// restarts at at and its row comes back with Resighted set. Callers sight only complete listings.
+	// It returns the rows, in the order of seen (duplicates dropped). A zero at means now.
 	Sight(ctx context.Context, account string, seen []Sighting, at time.Time) ([]CustomerState, error)
 	// Customer returns the customer's row in account; ok is false when there is none.
 	Customer(ctx context.Context, account, customerID string) (cs CustomerState, ok bool, err error)
@@ -270,6 +272,9 @@ type CustomerState struct {
 	PendingAction       string // Action… constant of a call written as intent, its result not yet recorded
 	PendingOrderID      string
 	PendingRequestID    string
+	// Resighted is not a column: Sight sets it on a customer absent from the account's previous
+	// listing and listed again, whose first_seen it restarted.
+	Resighted bool
 }
 
 // Sighting is a customer as a listing shows it.
@@ -312,4 +317,18 @@ type PlanItem struct {
 	Policy      string   `json:"policy,omitempty"`
 	Action      string   `json:"action"`
 	Orders      []string `json:"orders,omitempty"`
+}
+
+// markResighted sets Resighted on the rows whose id Sight restarted.
+func markResighted(rows []CustomerState, ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	set := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		set[id] = true
+	}
+	for i := range rows {
+		rows[i].Resighted = set[rows[i].CustomerID]
+	}
 }

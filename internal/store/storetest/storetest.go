@@ -57,6 +57,7 @@ func Run(t *testing.T, open func(testing.TB) store.Store, opts ...Option) {
 		{"every customer state is accepted, others are refused", s.customerStates},
 		{"a sighting adds new customers as seen", s.sightNew},
 		{"a sighting keeps first_seen and state and moves last_seen", s.sightAgain},
+		{"a customer absent from the previous listing and listed again restarts its age", s.sightRestartsAbsent},
 		{"a sighting belongs to one account", s.sightPerAccount},
 		{"an unknown customer is reported absent", s.customerAbsent},
 		{"customers in flight are those between selected and deleted, per account", s.inFlight},
@@ -490,6 +491,36 @@ func (s suite) sightAgain(t *testing.T) {
 	got, err = st.Sight(ctx, "contoso", []store.Sighting{{CustomerID: "c-1", Domain: "new.onmicrosoft.com", CompanyName: "New"}}, at.Add(time.Hour))
 	require.NoError(t, err)
 	require.Equal(t, norm(later), got[0].LastSeen)
+}
+
+func (s suite) sightRestartsAbsent(t *testing.T) {
+	st := s.open(t)
+	ctx := t.Context()
+	both := []store.Sighting{{CustomerID: "c-1"}, {CustomerID: "c-2"}}
+	_, err := st.Sight(ctx, "contoso", both, at)
+	require.NoError(t, err)
+	_, err = st.Sight(ctx, "fabrikam", []store.Sighting{{CustomerID: "c-9"}}, at.Add(5*time.Hour)) // another account's listing
+	require.NoError(t, err)
+	got, err := st.Sight(ctx, "contoso", both[:1], at.Add(time.Hour)) // c-2 is absent
+	require.NoError(t, err)
+	require.False(t, got[0].Resighted)
+
+	got, err = st.Sight(ctx, "contoso", both, at.Add(2*time.Hour))
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	require.False(t, got[0].Resighted, "c-1 was in every listing")
+	require.Equal(t, norm(at), got[0].FirstSeen)
+	require.True(t, got[1].Resighted, "c-2 was absent and is listed again")
+	require.Equal(t, norm(at.Add(2*time.Hour)), got[1].FirstSeen, "its age restarts")
+	stored, _, err := st.Customer(ctx, "contoso", "c-2")
+	require.NoError(t, err)
+	require.Equal(t, norm(at.Add(2*time.Hour)), stored.FirstSeen)
+	require.False(t, stored.Resighted, "not a column")
+
+	got, err = st.Sight(ctx, "contoso", both, at.Add(3*time.Hour))
+	require.NoError(t, err)
+	require.False(t, got[1].Resighted, "listed in the previous listing: no new restart")
+	require.Equal(t, norm(at.Add(2*time.Hour)), got[1].FirstSeen)
 }
 
 func (s suite) sightPerAccount(t *testing.T) {
