@@ -26,7 +26,22 @@ type failingStore struct {
 	failed int
 }
 
+func (f *failingStore) TransitionIf(ctx context.Context, g store.Guard, cs store.CustomerState, evs ...store.Event) error {
+	if f.hit(cs, evs) {
+		return errors.New("injected: the database dropped the write")
+	}
+	return f.Store.TransitionIf(ctx, g, cs, evs...)
+}
+
 func (f *failingStore) Transition(ctx context.Context, cs store.CustomerState, evs ...store.Event) error {
+	if f.hit(cs, evs) {
+		return errors.New("injected: the database dropped the write")
+	}
+	return f.Store.Transition(ctx, cs, evs...)
+}
+
+// hit says whether this write fails, and counts it.
+func (f *failingStore) hit(cs store.CustomerState, evs []store.Event) bool {
 	f.mu.Lock()
 	hit := f.match != nil && f.times != 0 && f.match(cs, evs)
 	if hit {
@@ -34,10 +49,7 @@ func (f *failingStore) Transition(ctx context.Context, cs store.CustomerState, e
 		f.failed++
 	}
 	f.mu.Unlock()
-	if hit {
-		return errors.New("injected: the database dropped the write")
-	}
-	return f.Store.Transition(ctx, cs, evs...)
+	return hit
 }
 
 func (f *failingStore) heal() {
