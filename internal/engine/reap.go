@@ -365,8 +365,10 @@ func (r *reaper) delete() error {
 			r.st.PendingAction = ""
 			return r.cutByStop(res)
 		}
-		if unanswered(err) {
-			// Partner Center may have deleted it and every answer was lost. The
+		if unanswered(err) || pc.IsUnauthorized(err) && pc.StatusCode(err) == 401 || pc.IsThrottled(err) {
+			// Partner Center may have deleted it and every answer was lost
+			// (also when the client's last retry ended in a 401 or 429: an
+			// earlier attempt of the same call may have acted). The
 			// customer stays deleting, so that the next pass confirms it gone by
 			// a read once it is no longer listed (a failed customer that is not
 			// listed is never looked at again). The call has its result row, so
