@@ -47,7 +47,7 @@ type accountPass struct {
 	// cancels is the account's cancellation model (poll.go), read before
 	// the first customer and saved after the last.
 	cancels *cancelModel
-	halted atomic.Bool // a guard stopped the account after the listing (halt)
+	halted  atomic.Bool // a guard stopped the account after the listing (halt)
 
 	mu     sync.Mutex
 	report AccountReport
