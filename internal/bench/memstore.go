@@ -143,12 +143,16 @@ func (m *memStore) FindCustomer(_ context.Context, customerID string) ([]store.C
 // fleet never resumes a customer, the one reader of this.
 func (m *memStore) CustomerEvents(context.Context, string) ([]store.Event, error) { return nil, nil }
 
-func (m *memStore) InFlight(_ context.Context, account string) ([]store.CustomerState, error) {
+func (m *memStore) InFlight(ctx context.Context, account string) ([]store.CustomerState, error) {
+	return m.CustomersIn(ctx, account, store.InFlightStates...)
+}
+
+func (m *memStore) CustomersIn(_ context.Context, account string, states ...string) ([]store.CustomerState, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []store.CustomerState
 	for _, cs := range m.customers[account] {
-		if store.IsInFlight(cs.State) {
+		if slices.Contains(states, cs.State) {
 			out = append(out, cs)
 		}
 	}

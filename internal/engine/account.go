@@ -761,18 +761,21 @@ func (p *accountPass) acquire(ctx context.Context) bool {
 	return true
 }
 
-// reconcile settles customers that an earlier pass left with an intent and
-// no result, and that the (complete) listing no longer shows: most often the
-// answer to our own DELETE, or the write of its result, was lost. A
+// reconcile settles customers that an earlier pass left in a state that may
+// hide a mutating call's effect (store.ReconcileStates: in flight, or failed)
+// and that the (complete) listing no longer shows: most often the answer to
+// our own DELETE, or the write of its result, was lost, or a DELETE that
+// acted lost its answer and its retry failed for good (failed). A
 // deletion is confirmed, never assumed: only a read of the customer's own
 // resources answered 404, or 403 with code 20002 (no relationship any more),
-// records it deleted, with the request id of the DELETE it wrote as intent.
-// Customers still listed are resumed by the reaping itself, under the same
-// request ids.
+// records it deleted, with the request id of the last DELETE it wrote as
+// intent (read from the audit when the row no longer holds it); any other
+// answer leaves the customer as it is, with a log line. Customers still
+// listed are resumed by the reaping itself, under the same request ids.
 func (p *accountPass) reconcile(ctx context.Context, listed map[string]bool) {
-	states, err := p.e.o.Store.InFlight(ctx, p.acct.Name)
+	states, err := p.e.o.Store.CustomersIn(ctx, p.acct.Name, store.ReconcileStates...)
 	if err != nil {
-		p.log.Warn("read customers in flight; the next pass reconciles them", "error", err)
+		p.log.Warn("read customers in flight or failed; the next pass reconciles them", "error", err)
 		return
 	}
 	for _, st := range states {
@@ -781,15 +784,19 @@ func (p *accountPass) reconcile(ctx context.Context, listed map[string]bool) {
 		}
 		_, err := p.pc.ListOrders(pc.WithCorrelationID(p.work, st.CorrelationID), st.CustomerID)
 		if !pc.IsAlreadyGone(err) {
-			p.log.Warn("customer in flight is not listed but still answers", "customer_id", st.CustomerID, "state", st.State, "error", err)
+			p.log.Warn("customer not listed but not confirmed gone either: left as it is", "customer_id", st.CustomerID, "state", st.State, "error", err)
 			continue
 		}
+		rid := st.PendingRequestID
+		if rid == "" {
+			rid = p.lastDeleteRequestID(ctx, st)
+		}
 		ev := p.event(st, store.ActionDelete, store.OutcomeOK)
-		ev.MSRequestID = st.PendingRequestID
+		ev.MSRequestID = rid
 		ev.HTTPStatus = pc.StatusCode(err)
 		ev.Detail = fmt.Sprintf("confirmed gone: no longer listed and its orders answer %d %s (was %s)", pc.StatusCode(err), pc.ErrorCode(err), st.State)
 		it := p.newItem(st, policy.Decision{Policy: st.Policy}, 0, ActionDelete, ev.Detail)
-		it.RequestID = st.PendingRequestID
+		it.RequestID = rid
 		if p.dry {
 			ev.Outcome = store.OutcomeDryRun
 			_ = p.record(ctx, ev)
@@ -805,4 +812,23 @@ func (p *accountPass) reconcile(ctx context.Context, listed map[string]bool) {
 		it.Outcome = OutcomeAlreadyGone
 		p.add(it)
 	}
+}
+
+// lastDeleteRequestID is the request id of the customer's last DELETE in the
+// audit since its first sighting (an earlier relationship's does not count),
+// or "" when there is none or the audit cannot be read: it only names the
+// call in the confirmation row.
+func (p *accountPass) lastDeleteRequestID(ctx context.Context, st store.CustomerState) string {
+	evs, err := p.e.o.Store.CustomerEvents(ctx, st.CustomerID)
+	if err != nil {
+		p.log.Warn("read the customer's audit rows; its confirmation names no DELETE", "customer_id", st.CustomerID, "error", err)
+		return ""
+	}
+	rid := ""
+	for _, ev := range evs {
+		if ev.Account == st.Account && ev.Action == store.ActionDelete && ev.MSRequestID != "" && !ev.At.Before(st.FirstSeen) {
+			rid = ev.MSRequestID
+		}
+	}
+	return rid
 }

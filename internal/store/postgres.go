@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -451,6 +452,20 @@ func (s *postgresStore) InFlight(ctx context.Context, account string) ([]Custome
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (CustomerState, error) { return scanCustomer(r) })
 	if err != nil {
 		return nil, fmt.Errorf("customers in flight of account %s: %w", account, err)
+	}
+	return out, nil
+}
+
+func (s *postgresStore) CustomersIn(ctx context.Context, account string, states ...string) ([]CustomerState, error) {
+	in, args := statesIn(states, 2)
+	rows, err := s.pool.Query(ctx, `SELECT `+customerColumns+` FROM reaper_customers
+		WHERE account = $1 AND `+in+` ORDER BY customer_id`, append([]any{account}, args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("customers of account %s in states %s: %w", account, strings.Join(states, ", "), err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (CustomerState, error) { return scanCustomer(r) })
+	if err != nil {
+		return nil, fmt.Errorf("customers of account %s in states %s: %w", account, strings.Join(states, ", "), err)
 	}
 	return out, nil
 }

@@ -557,3 +557,17 @@ func (s *sqliteStore) InFlight(ctx context.Context, account string) ([]CustomerS
 	}
 	return out, nil
 }
+
+func (s *sqliteStore) CustomersIn(ctx context.Context, account string, states ...string) ([]CustomerState, error) {
+	in, args := statesIn(states, 2)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+customerColumns+` FROM reaper_customers
+		WHERE account = $1 AND `+in+` ORDER BY customer_id`, append([]any{account}, args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("customers of account %s in states %s: %w", account, strings.Join(states, ", "), err)
+	}
+	out, err := collect(rows, scanCustomer)
+	if err != nil {
+		return nil, fmt.Errorf("customers of account %s in states %s: %w", account, strings.Join(states, ", "), err)
+	}
+	return out, nil
+}

@@ -101,6 +101,9 @@ type Store interface {
 	// InFlight returns account's customers that a pass left between selected and deleted
 	// (selected, cancelling, awaiting_cancel, deleting), by customer id.
 	InFlight(ctx context.Context, account string) ([]CustomerState, error)
+	// CustomersIn returns account's customers whose state is one of states, by customer id; no states
+	// returns none. The engine's reconcile reads ReconcileStates with it.
+	CustomersIn(ctx context.Context, account string, states ...string) ([]CustomerState, error)
 	// CustomerCounts returns how many customers each account has in each state, by account then
 	// state; states without customers are absent. The daemon's metrics read it at every scrape.
 	CustomerCounts(ctx context.Context) ([]StateCount, error)
@@ -178,6 +181,25 @@ var InFlightStates = []string{StateSelected, StateCancelling, StateAwaitingCance
 
 // IsInFlight says whether state is one of InFlightStates.
 func IsInFlight(state string) bool { return slices.Contains(InFlightStates, state) }
+
+// ReconcileStates are the states of a customer that may have had a mutating call whose effect is not
+// recorded: InFlightStates, and failed (a DELETE whose answer was lost and whose retry then failed for good
+// leaves a customer failed that Partner Center deleted). A pass reads those its complete listing lacks.
+var ReconcileStates = append(slices.Clip(InFlightStates), StateFailed)
+
+// statesIn is "state IN ($first, …)" for states, with its arguments; "FALSE" when states is empty.
+func statesIn(states []string, first int) (string, []any) {
+	if len(states) == 0 {
+		return "1 = 0", nil
+	}
+	ph := make([]string, len(states))
+	args := make([]any, len(states))
+	for i, st := range states {
+		ph[i] = fmt.Sprintf("$%d", first+i)
+		args[i] = st
+	}
+	return "state IN (" + strings.Join(ph, ", ") + ")", args
+}
 
 // inFlightSQL is InFlightStates as an SQL list, for "state IN (…)" in both stores.
 var inFlightSQL = func() string {

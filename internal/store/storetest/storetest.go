@@ -61,6 +61,7 @@ func Run(t *testing.T, open func(testing.TB) store.Store, opts ...Option) {
 		{"a sighting belongs to one account", s.sightPerAccount},
 		{"an unknown customer is reported absent", s.customerAbsent},
 		{"customers in flight are those between selected and deleted, per account", s.inFlight},
+		{"customers are read by a list of states, per account", s.customersIn},
 		{"customers are counted by account and state", s.customerCounts},
 		{"keeps are added, replaced, listed and removed", s.keeps},
 		{"a plan round-trips, an unknown plan is not found", s.plans},
@@ -575,6 +576,37 @@ func (s suite) inFlight(t *testing.T) {
 		require.Equal(t, slices.ContainsFunc(got, func(cs store.CustomerState) bool { return cs.State == state }),
 			store.IsInFlight(state), "IsInFlight(%s) agrees with the store's SQL", state)
 	}
+}
+
+func (s suite) customersIn(t *testing.T) {
+	st := s.open(t)
+	ctx := t.Context()
+	states := []string{store.StateSeen, store.StateMarked, store.StateSelected, store.StateCancelling,
+		store.StateAwaitingCancel, store.StateDeleting, store.StateDeleted, store.StateFailed, store.StateBlocked,
+		store.StateReappeared}
+	for i, state := range states {
+		cs := store.CustomerState{Account: "contoso", CustomerID: fmt.Sprintf("c-%d", i), State: state, StateAt: at, FirstSeen: at, LastSeen: at}
+		require.NoError(t, st.Transition(ctx, cs))
+	}
+	other := store.CustomerState{Account: "fabrikam", CustomerID: "f-1", State: store.StateFailed, StateAt: at, FirstSeen: at, LastSeen: at}
+	require.NoError(t, st.Transition(ctx, other))
+
+	ids := func(states ...string) []string {
+		got, err := st.CustomersIn(ctx, "contoso", states...)
+		require.NoError(t, err)
+		var out []string
+		for _, cs := range got {
+			out = append(out, cs.CustomerID+":"+cs.State)
+		}
+		return out
+	}
+	require.Equal(t, []string{"c-2:selected", "c-3:cancelling", "c-4:awaiting_cancel", "c-5:deleting", "c-7:failed"},
+		ids(store.ReconcileStates...), "reconcile reads the in-flight and failed customers, of this account only")
+	require.Equal(t, []string{"c-7:failed", "c-8:blocked"}, ids(store.StateBlocked, store.StateFailed))
+	require.Empty(t, ids(), "no states, no customers")
+	require.Empty(t, ids("no such state"))
+	require.NotContains(t, store.ReconcileStates, store.StateBlocked, "a blocked customer waits for a person")
+	require.NotContains(t, store.ReconcileStates, store.StateDeleted)
 }
 
 func (s suite) customerCounts(t *testing.T) {
