@@ -235,3 +235,10 @@ func (m *memStore) CancelTiming(context.Context, string) (store.CancelTiming, bo
 }
 
 func (m *memStore) SaveCancelTiming(context.Context, store.CancelTiming) error { return nil }
+
+// The fleet's accounts use client secrets: no refresh token is ever kept.
+func (m *memStore) RefreshToken(context.Context, string) (store.SealedToken, bool, error) {
+	return store.SealedToken{}, false, nil
+}
+
+func (m *memStore) SaveRefreshToken(context.Context, store.SealedToken) error { return nil }

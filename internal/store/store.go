@@ -121,6 +121,12 @@ type Store interface {
 	// UpdatedAt means now.
 	SaveCancelTiming(ctx context.Context, ct CancelTiming) error
 
+	// RefreshToken returns the account's newest kept refresh token, sealed; ok is false when none was kept.
+	RefreshToken(ctx context.Context, account string) (t SealedToken, ok bool, err error)
+	// SaveRefreshToken keeps the account's newest refresh token, sealed, replacing the kept one unless that
+	// was stored later (a slower process never puts back an older token). A zero StoredAt means now.
+	SaveRefreshToken(ctx context.Context, t SealedToken) error
+
 	// SavePlan stores a new plan. A zero CreatedAt means now.
 	SavePlan(ctx context.Context, p Plan) error
 	// Plan returns the plan id, or an error wrapping ErrNotFound.
@@ -319,6 +325,14 @@ type CancelTiming struct {
 	Early     bool          // some first poll found an order still pending
 	Late      bool          // some first poll found every order cancelled
 	UpdatedAt time.Time
+}
+
+// SealedToken is an App+User account's newest refresh token as the store keeps it: encrypted by the caller
+// (internal/cli: AES-256-GCM with the config's token_key). The store never sees the key or the token.
+type SealedToken struct {
+	Account  string
+	Sealed   []byte // not empty
+	StoredAt time.Time
 }
 
 // Plan is what a dry run would do, stored for `reaper apply`.

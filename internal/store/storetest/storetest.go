@@ -67,6 +67,9 @@ func Run(t *testing.T, open func(testing.TB) store.Store, opts ...Option) {
 		{"a plan round-trips, an unknown plan is not found", s.plans},
 		{"an account's cancel timing round-trips and is replaced, per account", s.cancelTiming},
 		{"a cancel timing that is not positive is refused", s.cancelTimingInvalid},
+		{"an account's sealed refresh token round-trips byte for byte and is replaced, per account", s.refreshToken},
+		{"an older refresh token never replaces a newer one", s.refreshTokenNewest},
+		{"an empty sealed refresh token or one without an account is refused", s.refreshTokenInvalid},
 		{"a lease excludes a second holder until released, and every acquisition raises the token", s.leaseExcludes},
 		{"a renewed lease lasts longer; a released or forged one cannot be renewed", s.leaseRenew},
 		{"an expired lease is taken over and its old holder can neither renew nor write", s.leaseExpiry},
@@ -755,6 +758,75 @@ func (s suite) cancelTimingInvalid(t *testing.T) {
 		require.Error(t, st.SaveCancelTiming(ctx, store.CancelTiming{Account: "contoso", Expect: d}), "expectation %s", d)
 	}
 	_, ok, err := st.CancelTiming(ctx, "contoso")
+	require.NoError(t, err)
+	require.False(t, ok)
+}
+
+func (s suite) refreshToken(t *testing.T) {
+	st := s.open(t)
+	ctx := t.Context()
+	_, ok, err := st.RefreshToken(ctx, "contoso")
+	require.NoError(t, err)
+	require.False(t, ok, "nothing kept yet")
+
+	// Every byte value, a NUL first: the column is binary, not text.
+	sealed := make([]byte, 256)
+	for i := range sealed {
+		sealed[i] = byte(i)
+	}
+	first := store.SealedToken{Account: "contoso", Sealed: sealed, StoredAt: at}
+	other := store.SealedToken{Account: "fabrikam", Sealed: []byte{0xff, 0x00, 0x01}, StoredAt: at}
+	require.NoError(t, st.SaveRefreshToken(ctx, first))
+	require.NoError(t, st.SaveRefreshToken(ctx, other))
+	got, ok, err := st.RefreshToken(ctx, "contoso")
+	require.NoError(t, err)
+	require.True(t, ok)
+	first.StoredAt = norm(first.StoredAt)
+	require.Equal(t, first, got)
+
+	later := store.SealedToken{Account: "contoso", Sealed: []byte("newer ciphertext"), StoredAt: at.Add(time.Minute)}
+	require.NoError(t, st.SaveRefreshToken(ctx, later))
+	got, ok, err = st.RefreshToken(ctx, "contoso")
+	require.NoError(t, err)
+	require.True(t, ok)
+	later.StoredAt = norm(later.StoredAt)
+	require.Equal(t, later, got, "a save replaces the account's token")
+	got, _, err = st.RefreshToken(ctx, "fabrikam")
+	require.NoError(t, err)
+	other.StoredAt = norm(other.StoredAt)
+	require.Equal(t, other, got, "another account's token is its own")
+
+	require.NoError(t, st.SaveRefreshToken(ctx, store.SealedToken{Account: "northwind", Sealed: []byte{1}}))
+	got, ok, err = st.RefreshToken(ctx, "northwind")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.False(t, got.StoredAt.IsZero(), "a zero StoredAt means now")
+}
+
+func (s suite) refreshTokenNewest(t *testing.T) {
+	st := s.open(t)
+	ctx := t.Context()
+	newer := store.SealedToken{Account: "contoso", Sealed: []byte("newer"), StoredAt: at.Add(time.Second)}
+	require.NoError(t, st.SaveRefreshToken(ctx, newer))
+	require.NoError(t, st.SaveRefreshToken(ctx, store.SealedToken{Account: "contoso", Sealed: []byte("older"), StoredAt: at}))
+	got, ok, err := st.RefreshToken(ctx, "contoso")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, []byte("newer"), got.Sealed, "a slower process does not put back an older token")
+	require.Equal(t, norm(newer.StoredAt), got.StoredAt)
+}
+
+func (s suite) refreshTokenInvalid(t *testing.T) {
+	st := s.open(t)
+	ctx := t.Context()
+	for _, tok := range []store.SealedToken{
+		{Account: "contoso"},
+		{Account: "contoso", Sealed: []byte{}},
+		{Sealed: []byte("x")},
+	} {
+		require.Error(t, st.SaveRefreshToken(ctx, tok), "%+v", tok)
+	}
+	_, ok, err := st.RefreshToken(ctx, "contoso")
 	require.NoError(t, err)
 	require.False(t, ok)
 }
