@@ -124,18 +124,28 @@ func describeStore(cfg *policy.Config) string {
 }
 
 // connect builds the Partner Center client of an account, with the account's
-// own request window so one busy account cannot starve another.
-func connect(cfg *policy.Config, logger *slog.Logger) func(policy.Account) (engine.PartnerCenter, error) {
-	return connectObserved(cfg, logger, nil)
+// own request window so one busy account cannot starve another. An App+User
+// account starts from the newest refresh token kept in st (else the
+// config's) and keeps each rotated one there, sealed with the token_key.
+func connect(cfg *policy.Config, st tokenKeeper, logger *slog.Logger) func(policy.Account) (engine.PartnerCenter, error) {
+	return connectObserved(cfg, st, logger, nil)
 }
 
 // connectObserved is connect with observe (may be nil) told of every HTTP
 // attempt of every account's client: the daemon's request metrics.
-func connectObserved(cfg *policy.Config, logger *slog.Logger, observe func(account string, ri pc.RequestInfo)) func(policy.Account) (engine.PartnerCenter, error) {
+func connectObserved(cfg *policy.Config, st tokenKeeper, logger *slog.Logger, observe func(account string, ri pc.RequestInfo)) func(policy.Account) (engine.PartnerCenter, error) {
 	return func(a policy.Account) (engine.PartnerCenter, error) {
 		var obs func(pc.RequestInfo)
 		if observe != nil {
 			obs = func(ri pc.RequestInfo) { observe(a.Name, ri) }
+		}
+		var refresh string
+		var onRefresh func(context.Context, string) error
+		if a.Credential == policy.CredentialRefreshToken {
+			var err error
+			if refresh, onRefresh, err = refreshCredential(st, []byte(cfg.TokenKey.Reveal()), a); err != nil {
+				return nil, err
+			}
 		}
 		c, err := pc.New(pc.Config{
 			Cloud:        a.Cloud,
@@ -152,6 +162,9 @@ func connectObserved(cfg *policy.Config, logger *slog.Logger, observe func(accou
 			// Certificate credentials; both empty for the other forms.
 			ClientCertificate: a.ClientCertificate,
 			ClientKey:         []byte(a.ClientKey.Reveal()),
+			// App+User credentials; empty for the other forms.
+			RefreshToken:   refresh,
+			OnRefreshToken: onRefresh,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("partner center client for account %s: %w", a.Name, err)

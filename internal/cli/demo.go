@@ -123,7 +123,7 @@ func runDemo(ctx context.Context, e *env, keepState *bool) int {
 
 	logger := e.logger(slog.LevelWarn)
 	out := newReportPrinter(e.stdout, "demo.yaml")
-	eng := engine.New(engine.Options{Config: cfg, Store: st, Connect: connect(cfg, logger), Logger: logger,
+	eng := engine.New(engine.Options{Config: cfg, Store: st, Connect: connect(cfg, st, logger), Logger: logger,
 		OnEvent: out.event, Now: e.now})
 	rep, err := eng.Pass(ctx)
 	if err != nil && rep == nil {

@@ -115,7 +115,7 @@ func (e *env) pass(ctx context.Context, oo outputOpts, opts func(engine.Options)
 func (e *env) passWith(ctx context.Context, cfg *policy.Config, st store.Store, logger *slog.Logger, oo outputOpts,
 	opts func(engine.Options) engine.Options, do func(context.Context, *engine.Engine) (*engine.Report, error)) int {
 	jsonOut, planID := oo.json, oo.planID
-	o := engine.Options{Config: cfg, Store: st, Connect: connect(cfg, logger), Logger: logger, Now: e.now}
+	o := engine.Options{Config: cfg, Store: st, Connect: connect(cfg, st, logger), Logger: logger, Now: e.now}
 	if opts != nil {
 		o = opts(o)
 	}
@@ -429,7 +429,7 @@ func (e *env) confirmedPass(ctx context.Context, oo outputOpts, only string) int
 
 	printer := newReportPrinter(e.stdout, e.config)
 	printer.fitTo(e.term.width())
-	dry := engine.New(engine.Options{Config: cfg, Store: st, Connect: connect(cfg, logger), Logger: logger, Now: e.now,
+	dry := engine.New(engine.Options{Config: cfg, Store: st, Connect: connect(cfg, st, logger), Logger: logger, Now: e.now,
 		DryRun: true, Policy: only, OnPlan: printer.plan})
 	rep, err := dry.Pass(ctx)
 	if err != nil {

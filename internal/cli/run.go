@@ -331,7 +331,7 @@ func (d *daemon) applyLocked(cfg *policy.Config, h [32]byte) {
 	observe := func(account string, ri pc.RequestInfo) {
 		d.metrics.Request(account, ri.Endpoint, ri.StatusCode, ri.Throttled)
 	}
-	d.eng = engine.New(engine.Options{Config: cfg, Store: d.st, Connect: connectObserved(cfg, d.log, observe),
+	d.eng = engine.New(engine.Options{Config: cfg, Store: d.st, Connect: connectObserved(cfg, d.st, d.log, observe),
 		Logger: d.log, Now: d.e.now, OnEvent: d.metrics.Event})
 }
 

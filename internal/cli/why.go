@@ -39,7 +39,7 @@ func runWhy(ctx context.Context, e *env, arg string, jsonOut bool) int {
 	}
 	defer st.Close()
 	logger := e.logger(slog.LevelWarn)
-	eng := engine.New(engine.Options{Config: cfg, Store: st, Connect: connect(cfg, logger), Logger: logger, Now: e.now})
+	eng := engine.New(engine.Options{Config: cfg, Store: st, Connect: connect(cfg, st, logger), Logger: logger, Now: e.now})
 	x, err := eng.Why(ctx, id)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "reaper why: %s\n", oneLine(err.Error()))
