@@ -21,7 +21,9 @@ import (
 
 const testRefreshToken = "rt-initial-never-printed-0815"
 
-func testTokenKey(b byte) string { return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{b}, 32)) }
+func testTokenKey(b byte) string {
+	return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{b}, 32))
+}
 
 func TestSealedTokensOpenOnlyWithTheirKeyAndAccount(t *testing.T) {
 	key, other := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
